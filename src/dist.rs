@@ -1,0 +1,236 @@
+//! Probability distributions of the model file, typed by what they measure: a `Dist<Duration>`
+//! takes `"30m"`, a `Dist<Size>` takes `"300B"`, a `Dist<Count>` takes plain numbers.
+//! A spec is compiled once into a `Sampler` working in base units (ticks, bytes, counts).
+
+use crate::units::{Duration, Size};
+use rand::Rng;
+use rand_distr::{Distribution, Exp, LogNormal, Weibull};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A quantity a distribution can be written in.
+pub trait Quantity: Copy + Serialize + DeserializeOwned + std::fmt::Debug {
+    fn to_f64(self) -> f64;
+}
+impl Quantity for Duration {
+    fn to_f64(self) -> f64 {
+        self.0 as f64
+    }
+}
+impl Quantity for Size {
+    fn to_f64(self) -> f64 {
+        self.0 as f64
+    }
+}
+/// A plain count (group members, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Count(pub f64);
+impl Quantity for Count {
+    fn to_f64(self) -> f64 {
+        self.0
+    }
+}
+
+/// The distribution as written in a model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "dist",
+    rename_all = "lowercase",
+    deny_unknown_fields,
+    bound = "Q: Quantity"
+)]
+pub enum Dist<Q> {
+    /// Exponential with the given mean.
+    Exp { mean: Q },
+    /// Log-normal with the given median (e^mu) and shape sigma.
+    Lognormal { median: Q, sigma: f64 },
+    /// Uniform on [min, max].
+    Uniform { min: Q, max: Q },
+    /// Always `value`.
+    Const { value: Q },
+    /// Weibull with scale and shape.
+    Weibull { scale: Q, shape: f64 },
+    /// Each listed point equally likely (an empirical distribution of observed values).
+    Empirical { points: Vec<Q> },
+}
+
+/// A compiled distribution, in base units.
+#[derive(Clone, Debug)]
+pub enum Sampler {
+    Exp(Exp<f64>, f64),
+    LogNormal(LogNormal<f64>, f64),
+    Uniform(f64, f64),
+    Const(f64),
+    Weibull(Weibull<f64>),
+    Empirical(Vec<f64>),
+}
+
+impl<Q: Quantity> Dist<Q> {
+    pub fn exp(mean: Q) -> Self {
+        Dist::Exp { mean }
+    }
+    pub fn constant(value: Q) -> Self {
+        Dist::Const { value }
+    }
+    pub fn uniform(min: Q, max: Q) -> Self {
+        Dist::Uniform { min, max }
+    }
+
+    /// Checks the parameters and builds the sampler. The error names the offending parameter.
+    pub fn compile(&self) -> Result<Sampler, String> {
+        let pos = |name: &str, v: f64| -> Result<f64, String> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("`{name}` must be positive"))
+            }
+        };
+        let nonneg = |name: &str, v: f64| -> Result<f64, String> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("`{name}` must not be negative"))
+            }
+        };
+        Ok(match self {
+            Dist::Exp { mean } => {
+                let m = pos("mean", mean.to_f64())?;
+                Sampler::Exp(Exp::new(1.0 / m).map_err(|e| e.to_string())?, m)
+            }
+            Dist::Lognormal { median, sigma } => {
+                let m = pos("median", median.to_f64())?;
+                let s = nonneg("sigma", *sigma)?;
+                Sampler::LogNormal(
+                    LogNormal::new(m.ln(), s).map_err(|e| e.to_string())?,
+                    m * (s * s / 2.0).exp(),
+                )
+            }
+            Dist::Uniform { min, max } => {
+                let lo = nonneg("min", min.to_f64())?;
+                let hi = nonneg("max", max.to_f64())?;
+                if hi < lo {
+                    return Err("`max` must not be less than `min`".into());
+                }
+                Sampler::Uniform(lo, hi)
+            }
+            Dist::Const { value } => Sampler::Const(nonneg("value", value.to_f64())?),
+            Dist::Weibull { scale, shape } => {
+                let sc = pos("scale", scale.to_f64())?;
+                let sh = pos("shape", *shape)?;
+                Sampler::Weibull(Weibull::new(sc, sh).map_err(|e| e.to_string())?)
+            }
+            Dist::Empirical { points } => {
+                if points.is_empty() {
+                    return Err("`points` must not be empty".into());
+                }
+                let mut v = Vec::with_capacity(points.len());
+                for p in points {
+                    v.push(nonneg("points", p.to_f64())?);
+                }
+                Sampler::Empirical(v)
+            }
+        })
+    }
+}
+
+impl Sampler {
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match self {
+            Sampler::Exp(d, _) => d.sample(rng),
+            Sampler::LogNormal(d, _) => d.sample(rng),
+            Sampler::Uniform(lo, hi) => {
+                if hi > lo {
+                    rng.random_range(*lo..=*hi)
+                } else {
+                    *lo
+                }
+            }
+            Sampler::Const(v) => *v,
+            Sampler::Weibull(d) => d.sample(rng),
+            Sampler::Empirical(points) => points[rng.random_range(0..points.len())],
+        }
+    }
+
+    /// A sample rounded to whole ticks (or bytes, or members).
+    #[inline]
+    pub fn sample_u64<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        let v = self.sample(rng);
+        if v <= 0.0 { 0 } else { v.round() as u64 }
+    }
+
+    /// The distribution's mean, for documentation and for tests that check sampled averages.
+    pub fn mean(&self) -> f64 {
+        match self {
+            Sampler::Exp(_, m) => *m,
+            // E[X] = median * exp(sigma^2 / 2)
+            Sampler::LogNormal(_, m) => *m,
+            Sampler::Uniform(lo, hi) => (lo + hi) / 2.0,
+            Sampler::Const(v) => *v,
+            // Needs the gamma function; no caller asks for it.
+            Sampler::Weibull(_) => f64::NAN,
+            Sampler::Empirical(p) => p.iter().sum::<f64>() / p.len() as f64,
+        }
+    }
+
+    /// True if every sample is the same value (no randomness is consumed then).
+    pub fn is_const(&self) -> bool {
+        matches!(self, Sampler::Const(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{MIN, SEC};
+    use rand::SeedableRng;
+
+    fn parse(s: &str) -> Result<Dist<Duration>, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    #[test]
+    fn specs_parse_with_units() {
+        let d = parse(r#"{"dist":"exp","mean":"30m"}"#).unwrap();
+        assert_eq!(
+            d,
+            Dist::Exp {
+                mean: Duration(30 * MIN)
+            }
+        );
+        let d = parse(r#"{"dist":"uniform","min":"200ms","max":"3s"}"#).unwrap();
+        assert!(
+            matches!(d.compile().unwrap(), Sampler::Uniform(lo, hi) if lo == 200_000.0 && hi == 3.0 * SEC as f64)
+        );
+        assert!(
+            parse(r#"{"dist":"gamma","mean":"3s"}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown variant")
+        );
+        assert!(parse(r#"{"dist":"exp","mean":"3s","median":"2s"}"#).is_err());
+        assert!(parse(r#"{"dist":"exp","mean":30}"#).is_err());
+        let bad: Dist<Duration> = parse(r#"{"dist":"uniform","min":"3s","max":"1s"}"#).unwrap();
+        assert!(bad.compile().unwrap_err().contains("max"));
+    }
+
+    #[test]
+    fn exponential_sample_mean_within_statistical_tolerance() {
+        // 20 000 draws of Exp(mean m): the standard error of the mean is m/sqrt(n) = 0.7% of m;
+        // 5 standard errors is a bound that a correct sampler breaks with probability < 1e-6.
+        let s = Dist::Exp {
+            mean: Duration(10 * SEC),
+        }
+        .compile()
+        .unwrap();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let n = 20_000;
+        let mean: f64 = (0..n).map(|_| s.sample(&mut rng)).sum::<f64>() / n as f64;
+        let m = 10.0 * SEC as f64;
+        assert!(
+            (mean - m).abs() < 5.0 * m / (n as f64).sqrt(),
+            "mean {mean} vs {m}"
+        );
+    }
+}

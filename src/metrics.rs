@@ -1,0 +1,355 @@
+//! Counters, the latency histogram, time-weighted levels and time series, and the results
+//! document (`results.json`). Metric names are stable and documented in the README.
+
+use crate::protocol::{MsgKind, STATUS_CODES};
+use crate::servers::Level;
+use crate::units::{MS, SEC};
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The conservation counters of one kind of deferred item (messages or notifications):
+/// `pending_at_warmup + offered + queued_behind = delivered + discarded_decline + discarded_bye
+///  + dropped_overflow + expired + pending_at_end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Conservation {
+    pub pending_at_warmup: u64,
+    /// Copies that reached a PF while the user's device could not take them (offline or gone).
+    pub offered: u64,
+    /// Copies for an online user held behind older pending data of the same group session, so
+    /// that nothing is reordered (DD-17). These depend on the delivery policy; `offered` does not.
+    pub queued_behind: u64,
+    pub delivered: u64,
+    pub discarded_decline: u64,
+    pub discarded_bye: u64,
+    pub dropped_overflow: u64,
+    pub expired: u64,
+    pub pending_at_end: u64,
+}
+
+impl Conservation {
+    pub fn inflow(&self) -> u64 {
+        self.pending_at_warmup + self.offered + self.queued_behind
+    }
+    pub fn outflow(&self) -> u64 {
+        self.delivered
+            + self.discarded_decline
+            + self.discarded_bye
+            + self.dropped_overflow
+            + self.expired
+            + self.pending_at_end
+    }
+    pub fn holds(&self) -> bool {
+        self.inflow() == self.outflow()
+    }
+    fn put(&self, prefix: &str, m: &mut Map<String, Value>) {
+        for (k, v) in [
+            ("pending_at_warmup", self.pending_at_warmup),
+            ("offered", self.offered),
+            ("queued_behind", self.queued_behind),
+            ("delivered", self.delivered),
+            ("discarded_decline", self.discarded_decline),
+            ("discarded_bye", self.discarded_bye),
+            ("dropped_overflow", self.dropped_overflow),
+            ("expired", self.expired),
+            ("pending_at_end", self.pending_at_end),
+        ] {
+            m.insert(format!("{prefix}.{k}"), json!(v));
+        }
+    }
+}
+
+/// Everything counted during a run. Reset at the end of warm-up.
+pub struct Stats {
+    pub sent: [u64; MsgKind::COUNT],
+    /// `sip.responses.<code>`, the last slot for codes not in `STATUS_CODES`.
+    pub responses: [u64; STATUS_CODES.len() + 1],
+    pub deferred: Conservation,
+    pub notifications: Conservation,
+    latency_ms: Histogram<u64>,
+    latency_sum_us: u128,
+    pub occupancy: Level,
+    pub bytes: Level,
+    pub sessions_started: u64,
+    pub sessions_succeeded: u64,
+    pub sessions_declined: u64,
+    pub sessions_interrupted: u64,
+    pub sessions_gave_up: u64,
+    pub invites: u64,
+    pub invite_timeouts: u64,
+    pub retries_scheduled: u64,
+    pub attempts_sum: u64,
+    pub attempts_n: u64,
+    pub attempts_max: u64,
+    pub delivery_msrp_timeouts: u64,
+    pub delivery_closed_inactive: u64,
+    pub delivery_restarts: u64,
+    pub gso_sent: u64,
+    pub groups_rejoins: u64,
+    pub groups_restarts: u64,
+    pub groups_copies_lost: u64,
+    pub groups_upstream_lost: u64,
+    pub imdn_undeliverable: u64,
+    pub live_sent: u64,
+    pub live_failed: u64,
+    pub registrations_ok: u64,
+    pub registrations_failed: u64,
+    pub registrations_expired: u64,
+    pub third_party_failed: u64,
+    pub third_party_retries: u64,
+    pub lost_unregistered: u64,
+    pub lost_network: u64,
+    pub dropped_device_offline: u64,
+    pub workload_messages: u64,
+    pub workload_no_sender: u64,
+    pub workload_online: u64,
+    pub workload_offline: u64,
+    pub workload_offline_ungraceful: u64,
+    /// Deliveries since the last time-series sample.
+    pub deliveries_interval: u64,
+}
+
+/// Upper edges of the latency histogram exported in results.json: 20 log-spaced buckets per
+/// decade from 1 ms to 100 days, fixed so that histograms of several runs add up bucket by bucket.
+pub fn latency_edges_s() -> Vec<f64> {
+    (0..=200)
+        .map(|i| 1e-3 * 10f64.powf(i as f64 / 20.0))
+        .take_while(|e| *e <= 1e7)
+        .collect()
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            sent: [0; MsgKind::COUNT],
+            responses: [0; STATUS_CODES.len() + 1],
+            deferred: Conservation::default(),
+            notifications: Conservation::default(),
+            latency_ms: Histogram::new_with_bounds(1, 1_000 * 86_400 * 100, 3)
+                .expect("valid bounds"),
+            latency_sum_us: 0,
+            occupancy: Level::default(),
+            bytes: Level::default(),
+            sessions_started: 0,
+            sessions_succeeded: 0,
+            sessions_declined: 0,
+            sessions_interrupted: 0,
+            sessions_gave_up: 0,
+            invites: 0,
+            invite_timeouts: 0,
+            retries_scheduled: 0,
+            attempts_sum: 0,
+            attempts_n: 0,
+            attempts_max: 0,
+            delivery_msrp_timeouts: 0,
+            delivery_closed_inactive: 0,
+            delivery_restarts: 0,
+            gso_sent: 0,
+            groups_rejoins: 0,
+            groups_restarts: 0,
+            groups_copies_lost: 0,
+            groups_upstream_lost: 0,
+            imdn_undeliverable: 0,
+            live_sent: 0,
+            live_failed: 0,
+            registrations_ok: 0,
+            registrations_failed: 0,
+            registrations_expired: 0,
+            third_party_failed: 0,
+            third_party_retries: 0,
+            lost_unregistered: 0,
+            lost_network: 0,
+            dropped_device_offline: 0,
+            workload_messages: 0,
+            workload_no_sender: 0,
+            workload_online: 0,
+            workload_offline: 0,
+            workload_offline_ungraceful: 0,
+            deliveries_interval: 0,
+        }
+    }
+
+    /// Starts the measured window at `now`: counters to zero, levels restart their averages.
+    pub fn reset(&mut self, now: u64) {
+        let (occ, bytes) = (
+            std::mem::take(&mut self.occupancy),
+            std::mem::take(&mut self.bytes),
+        );
+        *self = Stats::new();
+        self.occupancy = occ;
+        self.bytes = bytes;
+        self.occupancy.reset(now);
+        self.bytes.reset(now);
+    }
+
+    #[inline]
+    pub fn count_response(&mut self, code: u16) {
+        self.responses[crate::protocol::status_index(code)] += 1;
+    }
+
+    #[inline]
+    pub fn record_latency(&mut self, ticks: u64) {
+        self.latency_sum_us += ticks as u128;
+        let ms = (ticks / MS).max(1).min(self.latency_ms.high());
+        self.latency_ms
+            .record(ms)
+            .expect("clamped to the histogram's range");
+    }
+
+    pub fn latency_count(&self) -> u64 {
+        self.latency_ms.len()
+    }
+
+    /// Latency histogram on the fixed edges of `latency_edges_s` (non-empty buckets only).
+    pub fn latency_buckets(&self) -> Value {
+        let edges = latency_edges_s();
+        let mut counts = vec![0u64; edges.len()];
+        for v in self.latency_ms.iter_recorded() {
+            let s = self.latency_ms.highest_equivalent(v.value_iterated_to()) as f64 / 1e3;
+            let i = edges.partition_point(|e| *e < s).min(edges.len() - 1);
+            counts[i] += v.count_at_value();
+        }
+        let (le, c): (Vec<f64>, Vec<u64>) = edges
+            .iter()
+            .zip(&counts)
+            .filter(|(_, c)| **c > 0)
+            .map(|(e, c)| (*e, *c))
+            .unzip();
+        json!({ "unit": "s", "le": le, "count": c })
+    }
+
+    /// The flat `metrics` map of results.json (the parts the stats know; the engine adds
+    /// servers.* and run.*).
+    pub fn to_metrics(&self, window_start: u64, now: u64) -> Map<String, Value> {
+        let mut m = Map::new();
+        self.deferred.put("deferred", &mut m);
+        self.notifications.put("notifications", &mut m);
+        let h = &self.latency_ms;
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(p) as f64 / 1e3
+            }
+        };
+        let n = h.len();
+        let mean = if n == 0 {
+            0.0
+        } else {
+            self.latency_sum_us as f64 / n as f64 / SEC as f64
+        };
+        m.insert("delivery.latency_s.mean".into(), json!(mean));
+        m.insert("delivery.latency_s.p50".into(), json!(q(0.5)));
+        m.insert("delivery.latency_s.p95".into(), json!(q(0.95)));
+        m.insert("delivery.latency_s.p99".into(), json!(q(0.99)));
+        m.insert(
+            "delivery.latency_s.max".into(),
+            json!(if n == 0 { 0.0 } else { h.max() as f64 / 1e3 }),
+        );
+        m.insert("delivery.latency_s.count".into(), json!(n));
+        for (k, v) in [
+            ("delivery.sessions.started", self.sessions_started),
+            ("delivery.sessions.succeeded", self.sessions_succeeded),
+            ("delivery.sessions.declined", self.sessions_declined),
+            ("delivery.sessions.interrupted", self.sessions_interrupted),
+            ("delivery.sessions.gave_up", self.sessions_gave_up),
+            ("delivery.invites", self.invites),
+            ("delivery.invite_timeouts", self.invite_timeouts),
+            ("delivery.retries", self.retries_scheduled),
+            ("delivery.msrp_timeouts", self.delivery_msrp_timeouts),
+            ("delivery.closed_inactive", self.delivery_closed_inactive),
+            ("delivery.restarts", self.delivery_restarts),
+            ("delivery.gso_sent", self.gso_sent),
+            ("groups.rejoins", self.groups_rejoins),
+            ("groups.restarts", self.groups_restarts),
+            ("groups.copies_lost", self.groups_copies_lost),
+            ("groups.upstream_lost", self.groups_upstream_lost),
+            ("groups.imdn_undeliverable", self.imdn_undeliverable),
+            ("live.sent", self.live_sent),
+            ("live.failed", self.live_failed),
+            ("registrations.ok", self.registrations_ok),
+            ("registrations.failed", self.registrations_failed),
+            ("registrations.expired", self.registrations_expired),
+            ("registrations.third_party_failed", self.third_party_failed),
+            (
+                "registrations.third_party_retries",
+                self.third_party_retries,
+            ),
+            ("network.lost", self.lost_network),
+            ("network.lost_unregistered", self.lost_unregistered),
+            (
+                "network.dropped_device_offline",
+                self.dropped_device_offline,
+            ),
+            ("workload.messages", self.workload_messages),
+            ("workload.no_sender", self.workload_no_sender),
+            ("workload.online", self.workload_online),
+            ("workload.offline", self.workload_offline),
+            (
+                "workload.offline_ungraceful",
+                self.workload_offline_ungraceful,
+            ),
+        ] {
+            m.insert(k.into(), json!(v));
+        }
+        let (mean_a, max_a) = if self.attempts_n == 0 {
+            (0.0, 0)
+        } else {
+            (
+                self.attempts_sum as f64 / self.attempts_n as f64,
+                self.attempts_max,
+            )
+        };
+        m.insert("delivery.attempts_per_session.mean".into(), json!(mean_a));
+        m.insert("delivery.attempts_per_session.max".into(), json!(max_a));
+        m.insert("store.occupancy.peak".into(), json!(self.occupancy.peak()));
+        m.insert(
+            "store.occupancy.time_avg".into(),
+            json!(self.occupancy.time_avg(window_start, now)),
+        );
+        m.insert("store.bytes.peak".into(), json!(self.bytes.peak()));
+        m.insert(
+            "store.bytes.time_avg".into(),
+            json!(self.bytes.time_avg(window_start, now)),
+        );
+        for k in MsgKind::ALL {
+            let name = match k {
+                MsgKind::SipResponse => "sip.responses.total".to_string(),
+                MsgKind::Send => "msrp.SEND".to_string(),
+                MsgKind::MsrpResponse => "msrp.responses.200".to_string(),
+                MsgKind::Report => "msrp.REPORT".to_string(),
+                k => format!("sip.{}", k.name()),
+            };
+            m.insert(name, json!(self.sent[k as usize]));
+        }
+        for (i, c) in STATUS_CODES.iter().enumerate() {
+            m.insert(format!("sip.responses.{c}"), json!(self.responses[i]));
+        }
+        m.insert(
+            "sip.responses.other".into(),
+            json!(self.responses[STATUS_CODES.len()]),
+        );
+        m
+    }
+}
+
+/// Sampled time series (one row per sampling instant).
+#[derive(Default)]
+pub struct TimeSeries {
+    pub columns: BTreeMap<String, Vec<f64>>,
+}
+
+impl TimeSeries {
+    pub fn push(&mut self, name: &str, v: f64) {
+        self.columns.entry(name.to_string()).or_default().push(v);
+    }
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(&self.columns).expect("numbers serialize")
+    }
+}

@@ -1,0 +1,259 @@
+//! The network: the topology as a petgraph graph, routes between nodes (shortest by typical
+//! latency), per-message path delay drawn from the link latency distributions, link loss, and
+//! node outages. Fault injection lives here, not in the network functions (as smoltcp keeps
+//! its fault injector in `phy/`).
+//!
+//! Loss is modelled with the transport's own recovery: SIP runs over UDP and a lost
+//! transmission is retransmitted after T1, 2·T1, ... (RFC 3261 §17.1.1.2, Timer A/E, capped at
+//! T2 = 4 s) until 64·T1 has passed; MSRP runs over TCP and a lost segment is retransmitted after
+//! an RTO of 1 s doubling (RFC 6298 §2). A message is lost for good only when its transport
+//! gives up, or when it meets a node that is down.
+
+use crate::dist::Sampler;
+use crate::engine::rng::{self, Rng, Stream};
+use crate::model::{Model, NodeKind};
+use crate::protocol::NodeId;
+use crate::units::SEC;
+use petgraph::algo::astar;
+use petgraph::graph::{NodeIndex, UnGraph};
+use rand::Rng as _;
+
+struct Link {
+    latency: Sampler,
+    loss: f64,
+    rng: Rng,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Route {
+    links: Vec<u16>,
+    /// Every node on the route, both ends included.
+    nodes: Vec<u16>,
+}
+
+pub struct Network {
+    links: Vec<Link>,
+    n: usize,
+    routes: Vec<Route>,
+    down: Vec<bool>,
+    /// SIP T1, for retransmission after loss.
+    t1: u64,
+}
+
+/// How the message is carried, which decides how loss is recovered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+fn typical_latency(s: &Sampler) -> f64 {
+    let m = s.mean();
+    if m.is_finite() {
+        m.max(1.0)
+    } else {
+        // Distributions without a closed-form mean here: estimate from a fixed stream.
+        let mut r = rng::stream(0, Stream::Setup, u64::MAX);
+        (0..256).map(|_| s.sample(&mut r)).sum::<f64>() / 256.0
+    }
+}
+
+fn build_graph(model: &Model) -> (UnGraph<u16, f64>, Vec<NodeIndex>) {
+    let mut g = UnGraph::new_undirected();
+    let idx: Vec<NodeIndex> = (0..model.topology.nodes.len())
+        .map(|i| g.add_node(i as u16))
+        .collect();
+    for l in &model.topology.links {
+        let (Some(a), Some(b)) = (model.node_index(&l.from), model.node_index(&l.to)) else {
+            continue;
+        };
+        let w = l
+            .latency
+            .compile()
+            .map(|s| typical_latency(&s))
+            .unwrap_or(1.0);
+        g.add_edge(idx[a], idx[b], w);
+    }
+    (g, idx)
+}
+
+fn path(g: &UnGraph<u16, f64>, a: NodeIndex, b: NodeIndex) -> Option<Vec<NodeIndex>> {
+    astar(g, a, |n| n == b, |e| *e.weight(), |_| 0.0).map(|(_, p)| p)
+}
+
+/// Every user class must reach its registrars and PFs; every registrar the PFs; every PF the CFs.
+/// Returns the field path to blame and why.
+pub fn check_reachability(model: &Model) -> Result<(), (String, String)> {
+    let (g, idx) = build_graph(model);
+    let of_kind = |k: NodeKind| -> Vec<usize> {
+        model
+            .topology
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == k)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let registrars = of_kind(NodeKind::Registrar);
+    let pfs = of_kind(NodeKind::Participating);
+    let cfs = of_kind(NodeKind::Controlling);
+    let access = of_kind(NodeKind::Access);
+    let name = |i: usize| model.topology.nodes[i].id.as_str();
+    for (ci, c) in model.population.iter().enumerate() {
+        let a = match &c.access {
+            Some(id) => match model.node_index(id) {
+                Some(i) => i,
+                None => continue,
+            },
+            None => access[0],
+        };
+        for &t in registrars.iter().chain(pfs.iter()) {
+            if path(&g, idx[a], idx[t]).is_none() {
+                return Err((
+                    format!("population[{ci}]"),
+                    format!(
+                        "users of class \"{}\" at access node \"{}\" cannot reach \"{}\": add a link",
+                        c.class,
+                        name(a),
+                        name(t)
+                    ),
+                ));
+            }
+        }
+    }
+    for &r in &registrars {
+        for &p in &pfs {
+            if path(&g, idx[r], idx[p]).is_none() {
+                return Err((
+                    "topology.links".into(),
+                    format!(
+                        "registrar \"{}\" cannot reach participating node \"{}\"",
+                        name(r),
+                        name(p)
+                    ),
+                ));
+            }
+        }
+    }
+    for &p in &pfs {
+        for &c in &cfs {
+            if path(&g, idx[p], idx[c]).is_none() {
+                return Err((
+                    "topology.links".into(),
+                    format!(
+                        "participating node \"{}\" cannot reach controlling node \"{}\"",
+                        name(p),
+                        name(c)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Network {
+    /// Builds routes and link samplers. The model must have been validated.
+    pub fn new(model: &Model, seed: u64) -> Network {
+        let (g, idx) = build_graph(model);
+        let n = model.topology.nodes.len();
+        // The graph's edge order is the order of `topology.links`.
+        let mut edge_of = std::collections::HashMap::new();
+        for (i, l) in model.topology.links.iter().enumerate() {
+            let a = model.node_index(&l.from).expect("validated") as u16;
+            let b = model.node_index(&l.to).expect("validated") as u16;
+            edge_of.entry((a.min(b), a.max(b))).or_insert(i as u16);
+        }
+        let mut routes = vec![Route::default(); n * n];
+        for a in 0..n {
+            for b in 0..n {
+                if a == b {
+                    routes[a * n + b] = Route {
+                        links: vec![],
+                        nodes: vec![a as u16],
+                    };
+                    continue;
+                }
+                if let Some(p) = path(&g, idx[a], idx[b]) {
+                    let nodes: Vec<u16> = p.iter().map(|x| g[*x]).collect();
+                    let links = nodes
+                        .windows(2)
+                        .map(|w| edge_of[&(w[0].min(w[1]), w[0].max(w[1]))])
+                        .collect();
+                    routes[a * n + b] = Route { links, nodes };
+                }
+            }
+        }
+        let links = model
+            .topology
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Link {
+                latency: l.latency.compile().expect("validated"),
+                loss: l.loss,
+                rng: rng::stream(seed, Stream::Link, i as u64),
+            })
+            .collect();
+        Network {
+            links,
+            n,
+            routes,
+            down: vec![false; n],
+            t1: model.sip.t1.0,
+        }
+    }
+
+    pub fn set_down(&mut self, node: NodeId, down: bool) {
+        self.down[node.0 as usize] = down;
+    }
+
+    pub fn is_down(&self, node: NodeId) -> bool {
+        self.down[node.0 as usize]
+    }
+
+    /// Delay of one message from node `a` to node `b`, or `None` if it is lost (a node on the
+    /// way is down, or the transport gave up after losses).
+    pub fn transit(&mut self, a: NodeId, b: NodeId, transport: Transport) -> Option<u64> {
+        let route = &self.routes[a.0 as usize * self.n + b.0 as usize];
+        if route.nodes.iter().any(|&x| self.down[x as usize]) {
+            return None;
+        }
+        if route.nodes.is_empty() {
+            return None;
+        }
+        let mut total = 0u64;
+        for &l in &route.links {
+            let link = &mut self.links[l as usize];
+            if link.loss > 0.0 {
+                let mut wait = match transport {
+                    Transport::Udp => self.t1,
+                    Transport::Tcp => SEC,
+                };
+                let mut waited = 0u64;
+                while link.rng.random::<f64>() < link.loss {
+                    waited += wait;
+                    let budget = match transport {
+                        Transport::Udp => 64 * self.t1,
+                        Transport::Tcp => 63 * SEC,
+                    };
+                    if waited > budget {
+                        return None;
+                    }
+                    wait = match transport {
+                        Transport::Udp => (wait * 2).min(4 * SEC.max(self.t1)),
+                        Transport::Tcp => wait * 2,
+                    };
+                }
+                total += waited;
+            }
+            total += if link.latency.is_const() {
+                link.latency.sample_u64(&mut link.rng)
+            } else {
+                link.latency.sample_u64(&mut link.rng).max(1)
+            };
+        }
+        Some(total)
+    }
+}

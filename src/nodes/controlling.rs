@@ -1,0 +1,478 @@
+//! The CPM Controlling Function: the conference focus of each group session. It keeps each
+//! member's leg (in, being invited, out), fans chat messages out to the participants' PFs,
+//! routes IMDNs to the original sender, serves the conference event package (RFC 4575), tears
+//! an idle session down, and restarts an inactive one when a participant's PF sends a re-join
+//! INVITE (OMA CPM 8.2.2.7) by inviting every other member again.
+
+use super::{CfTimer, Ctx, Timer};
+use crate::engine::Time;
+use crate::protocol::{
+    Addr, Dialog, GroupId, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload,
+    Reason, Role, Session, Sip, UserId,
+};
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leg {
+    Out,
+    Inviting,
+    In,
+}
+
+#[derive(Clone, Debug)]
+struct CfMember {
+    leg: Leg,
+    generation: u32,
+    subscribed: bool,
+    /// Copies for a member being invited, forwarded once its PF answers 200.
+    pending: Vec<Item>,
+}
+
+struct CfGroup {
+    group: GroupId,
+    active: bool,
+    contribution: u32,
+    last_chat: Time,
+    idle_generation: u32,
+    members: Vec<CfMember>,
+    participants: Rc<[UserId]>,
+    dirty: bool,
+}
+
+pub struct ControllingFunction {
+    pub id: NodeId,
+    groups: Vec<CfGroup>,
+}
+
+impl ControllingFunction {
+    pub fn new(id: NodeId, ctx_world: &crate::workload::World) -> ControllingFunction {
+        let groups = ctx_world
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.cf == id)
+            .map(|(i, g)| CfGroup {
+                group: GroupId(i as u32),
+                active: false,
+                contribution: 0,
+                last_chat: 0,
+                idle_generation: 0,
+                members: vec![
+                    CfMember {
+                        leg: Leg::Out,
+                        generation: 0,
+                        subscribed: false,
+                        pending: vec![]
+                    };
+                    g.count as usize
+                ],
+                participants: Rc::from(Vec::new()),
+                dirty: true,
+            })
+            .collect();
+        ControllingFunction { id, groups }
+    }
+
+    fn local(ctx: &Ctx, g: GroupId) -> usize {
+        ctx.world.group(g).cf_local as usize
+    }
+
+    /// Whether the group session is active (for tests and traces).
+    pub fn is_active(&self, ctx_world: &crate::workload::World, g: GroupId) -> bool {
+        self.groups[ctx_world.group(g).cf_local as usize].active
+    }
+
+    /// The member's leg state (for tests).
+    pub fn leg(&self, ctx_world: &crate::workload::World, m: MemberId) -> Leg {
+        let mi = ctx_world.member(m);
+        self.groups[ctx_world.group(mi.group).cf_local as usize].members[mi.pos as usize].leg
+    }
+
+    fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<[UserId]> {
+        let g = &mut self.groups[gl];
+        if g.dirty {
+            let first = ctx.world.group(g.group).first;
+            let list: Vec<UserId> = g
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.leg != Leg::Out)
+                .map(|(i, _)| ctx.world.member(MemberId(first + i as u32)).user)
+                .collect();
+            g.participants = Rc::from(list);
+            g.dirty = false;
+        }
+        g.participants.clone()
+    }
+
+    fn pf_of(ctx: &Ctx, m: MemberId) -> Addr {
+        Addr::Node(ctx.world.user(ctx.world.member(m).user).pf)
+    }
+
+    fn member_id(ctx: &Ctx, g: &CfGroup, pos: usize) -> MemberId {
+        MemberId(ctx.world.group(g.group).first + pos as u32)
+    }
+
+    /// Restart an inactive group session: invite every member that is not in it (8.2.2.7).
+    fn activate(&mut self, ctx: &mut Ctx, gl: usize) {
+        let g = &mut self.groups[gl];
+        g.active = true;
+        g.contribution += 1;
+        g.last_chat = ctx.now;
+        g.idle_generation += 1;
+        let (group, ig) = (g.group, g.idle_generation);
+        ctx.stats.groups_restarts += 1;
+        ctx.timer(
+            ctx.now + ctx.world.cfg.idle_timeout,
+            Timer::Cf(self.id, CfTimer::Idle(group, ig)),
+        );
+        for pos in 0..self.groups[gl].members.len() {
+            if self.groups[gl].members[pos].leg == Leg::Out {
+                self.groups[gl].members[pos].leg = Leg::Inviting;
+                self.groups[gl].dirty = true;
+            }
+        }
+        let participants = self.participants(ctx, gl);
+        let g = &mut self.groups[gl];
+        for pos in 0..g.members.len() {
+            if g.members[pos].leg != Leg::Inviting {
+                continue;
+            }
+            let m = Self::member_id(ctx, g, pos);
+            let mm = &mut g.members[pos];
+            mm.generation += 1;
+            let dialog = Dialog {
+                role: Role::Leg,
+                id: m.0,
+                generation: mm.generation,
+            };
+            let invite = Invite::Join {
+                member: m,
+                contribution_id: g.contribution,
+                participants: participants.clone(),
+            };
+            ctx.send(
+                Addr::Node(self.id),
+                Self::pf_of(ctx, m),
+                Msg::Sip(Sip::Invite { dialog, invite }),
+            );
+            ctx.timer(
+                ctx.now + ctx.world.cfg.timer_b,
+                Timer::Cf(self.id, CfTimer::JoinTimeout(m, mm.generation)),
+            );
+        }
+    }
+
+    fn teardown(&mut self, ctx: &mut Ctx, gl: usize) {
+        let me = Addr::Node(self.id);
+        let g = &mut self.groups[gl];
+        g.active = false;
+        g.dirty = true;
+        for pos in 0..g.members.len() {
+            let m = Self::member_id(ctx, g, pos);
+            let mm = &mut g.members[pos];
+            if mm.leg != Leg::Out {
+                let dialog = Dialog {
+                    role: Role::Leg,
+                    id: m.0,
+                    generation: mm.generation,
+                };
+                ctx.send(
+                    me,
+                    Self::pf_of(ctx, m),
+                    Msg::Sip(Sip::Bye {
+                        dialog,
+                        reason: Reason::None,
+                    }),
+                );
+                mm.leg = Leg::Out;
+                ctx.stats.groups_copies_lost += mm.pending.len() as u64;
+                mm.pending.clear();
+            }
+            if mm.subscribed {
+                mm.subscribed = false;
+                let dialog = Dialog {
+                    role: Role::Conference,
+                    id: m.0,
+                    generation: 0,
+                };
+                ctx.send(
+                    me,
+                    Self::pf_of(ctx, m),
+                    Msg::Sip(Sip::ConfNotify {
+                        dialog,
+                        participants: Rc::from(Vec::new()),
+                        terminated: true,
+                    }),
+                );
+            }
+        }
+    }
+
+    fn notify_subscribers(&mut self, ctx: &mut Ctx, gl: usize) {
+        let participants = self.participants(ctx, gl);
+        let g = &self.groups[gl];
+        for pos in 0..g.members.len() {
+            if g.members[pos].subscribed {
+                let m = Self::member_id(ctx, g, pos);
+                let dialog = Dialog {
+                    role: Role::Conference,
+                    id: m.0,
+                    generation: 0,
+                };
+                let n = Sip::ConfNotify {
+                    dialog,
+                    participants: participants.clone(),
+                    terminated: false,
+                };
+                ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(n));
+            }
+        }
+    }
+
+    fn send_item(&self, ctx: &mut Ctx, m: MemberId, item: Item) {
+        let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
+        let to = Self::pf_of(ctx, m);
+        for c in 1..=chunks {
+            ctx.send(
+                Addr::Node(self.id),
+                to,
+                Msg::Msrp(Msrp::Send {
+                    session: Session::Leg(m),
+                    item,
+                    chunk: c,
+                    chunks,
+                    seq: 0,
+                }),
+            );
+        }
+    }
+
+    /// Deliver a copy to member `pos` according to its leg.
+    fn forward(&mut self, ctx: &mut Ctx, gl: usize, pos: usize, item: Item) {
+        let m = Self::member_id(ctx, &self.groups[gl], pos);
+        match self.groups[gl].members[pos].leg {
+            Leg::In => self.send_item(ctx, m, item),
+            Leg::Inviting => self.groups[gl].members[pos].pending.push(item),
+            Leg::Out => {
+                if item.is_notification() {
+                    ctx.stats.imdn_undeliverable += 1;
+                }
+            }
+        }
+    }
+
+    pub fn on_timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
+        match t {
+            CfTimer::Idle(g, ig) => {
+                let gl = Self::local(ctx, g);
+                let grp = &mut self.groups[gl];
+                if !grp.active || grp.idle_generation != ig {
+                    return;
+                }
+                let due = grp.last_chat + ctx.world.cfg.idle_timeout;
+                if ctx.now >= due {
+                    self.teardown(ctx, gl);
+                } else {
+                    grp.idle_generation += 1;
+                    ctx.timer(
+                        due,
+                        Timer::Cf(self.id, CfTimer::Idle(g, grp.idle_generation)),
+                    );
+                }
+            }
+            CfTimer::JoinTimeout(m, generation) => {
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                if mm.leg == Leg::Inviting && mm.generation == generation {
+                    mm.leg = Leg::Out;
+                    ctx.stats.count_response(408);
+                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
+                    mm.pending.clear();
+                    self.groups[gl].dirty = true;
+                }
+            }
+        }
+    }
+
+    pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        let me = Addr::Node(self.id);
+        match p.msg {
+            Msg::Sip(Sip::Invite {
+                dialog,
+                invite: Invite::Rejoin { member },
+            }) => {
+                let mi = *ctx.world.member(member);
+                let gl = Self::local(ctx, mi.group);
+                let was_active = self.groups[gl].active;
+                self.groups[gl].members[mi.pos as usize].leg = Leg::In;
+                self.groups[gl].dirty = true;
+                if !was_active {
+                    self.activate(ctx, gl);
+                } else {
+                    self.notify_subscribers(ctx, gl);
+                }
+                let pending = std::mem::take(&mut self.groups[gl].members[mi.pos as usize].pending);
+                ctx.send(
+                    me,
+                    p.src,
+                    Msg::Sip(Sip::Response {
+                        dialog,
+                        method: Method::Invite,
+                        status: 200,
+                        retry_after_s: None,
+                    }),
+                );
+                for it in pending {
+                    self.send_item(ctx, member, it);
+                }
+            }
+            Msg::Sip(Sip::Response {
+                dialog,
+                method: Method::Invite,
+                status,
+                ..
+            }) if dialog.role == Role::Leg => {
+                let m = MemberId(dialog.id);
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                if mm.leg != Leg::Inviting || mm.generation != dialog.generation {
+                    return;
+                }
+                if status == 200 {
+                    mm.leg = Leg::In;
+                    let pending = std::mem::take(&mut mm.pending);
+                    ctx.send(me, p.src, Msg::Sip(Sip::Ack { dialog }));
+                    for it in pending {
+                        self.send_item(ctx, m, it);
+                    }
+                } else {
+                    mm.leg = Leg::Out;
+                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
+                    mm.pending.clear();
+                    self.groups[gl].dirty = true;
+                }
+            }
+            Msg::Sip(Sip::Bye { dialog, .. }) => {
+                let m = MemberId(dialog.id);
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                ctx.send(
+                    me,
+                    p.src,
+                    Msg::Sip(Sip::Response {
+                        dialog,
+                        method: Method::Bye,
+                        status: 200,
+                        retry_after_s: None,
+                    }),
+                );
+                if mm.leg != Leg::Out {
+                    mm.leg = Leg::Out;
+                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
+                    mm.pending.clear();
+                    self.groups[gl].dirty = true;
+                    self.notify_subscribers(ctx, gl);
+                }
+            }
+            Msg::Sip(Sip::Subscribe { dialog, expires_s }) => {
+                let m = MemberId(dialog.id);
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                ctx.send(
+                    me,
+                    p.src,
+                    Msg::Sip(Sip::Response {
+                        dialog,
+                        method: Method::Subscribe,
+                        status: 200,
+                        retry_after_s: None,
+                    }),
+                );
+                let active = self.groups[gl].active;
+                let subscribe = expires_s > 0 && active;
+                self.groups[gl].members[mi.pos as usize].subscribed = subscribe;
+                let participants = if subscribe {
+                    self.participants(ctx, gl)
+                } else {
+                    Rc::from(Vec::new())
+                };
+                // RFC 6665 §4.2.1: the notifier sends a NOTIFY at once; for an unsubscribe (or a
+                // session that ended) it carries Subscription-State: terminated.
+                ctx.send(
+                    me,
+                    p.src,
+                    Msg::Sip(Sip::ConfNotify {
+                        dialog,
+                        participants,
+                        terminated: !subscribe,
+                    }),
+                );
+            }
+            Msg::Sip(_) => {}
+            Msg::Msrp(Msrp::Send {
+                session: Session::Leg(m),
+                item,
+                chunk,
+                chunks,
+                seq,
+            }) => {
+                ctx.send(
+                    me,
+                    p.src,
+                    Msg::Msrp(Msrp::Ok {
+                        session: Session::Leg(m),
+                        item,
+                        chunk,
+                        chunks,
+                        seq,
+                        received_at: ctx.now,
+                    }),
+                );
+                if chunk != chunks {
+                    return;
+                }
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                if !self.groups[gl].active {
+                    // The PF sent on a leg the focus had just torn down (the BYE is still on its
+                    // way): restart rather than lose the message.
+                    self.groups[gl].members[mi.pos as usize].leg = Leg::In;
+                    self.activate(ctx, gl);
+                }
+                match item.payload {
+                    Payload::Chat | Payload::IsComposing => {
+                        if item.payload == Payload::Chat {
+                            self.groups[gl].last_chat = ctx.now;
+                        }
+                        for pos in 0..self.groups[gl].members.len() {
+                            if pos == mi.pos as usize {
+                                continue;
+                            }
+                            if item.payload == Payload::IsComposing
+                                && self.groups[gl].members[pos].leg != Leg::In
+                            {
+                                continue;
+                            }
+                            self.forward(ctx, gl, pos, item);
+                        }
+                    }
+                    Payload::Delivered | Payload::Displayed => {
+                        match ctx.world.membership(item.origin, mi.group) {
+                            Some(target) => {
+                                let pos = ctx.world.member(target).pos as usize;
+                                self.forward(ctx, gl, pos, item);
+                            }
+                            None => ctx.stats.imdn_undeliverable += 1,
+                        }
+                    }
+                    Payload::GroupState => {}
+                }
+            }
+            Msg::Msrp(_) => {}
+        }
+    }
+}

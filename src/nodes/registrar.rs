@@ -1,0 +1,222 @@
+//! The S-CSCF with its registrar. It keeps one binding per served user, tells the user's PF
+//! about every registration with a 3rd-party REGISTER (3GPP TS 24.229 §5.4.1.7) and about an
+//! expired binding with a reg-event NOTIFY (RFC 3680), and proxies SIP between UEs and PFs:
+//! a request for a user with no binding is answered 480 Temporarily Unavailable, as an S-CSCF
+//! with no registered contact does (TS 24.229 §5.4.3.3).
+
+use super::{Ctx, RegistrarTimer, Timer};
+use crate::protocol::{Addr, Method, Msg, NodeId, Packet, Sip, UserId};
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Binding {
+    registered: bool,
+    generation: u32,
+    sip_instance: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ThirdParty {
+    generation: u32,
+    /// 503-triggered re-sends so far for the current generation.
+    retries: u32,
+    expires_s: u32,
+    pending: bool,
+}
+
+pub struct Registrar {
+    pub id: NodeId,
+    bindings: Vec<Binding>,
+    third_party: Vec<ThirdParty>,
+}
+
+impl Registrar {
+    pub fn new(id: NodeId, users: u32) -> Registrar {
+        Registrar {
+            id,
+            bindings: vec![Binding::default(); users as usize],
+            third_party: vec![ThirdParty::default(); users as usize],
+        }
+    }
+
+    fn local(ctx: &Ctx, u: UserId) -> usize {
+        ctx.world.user(u).registrar_local as usize
+    }
+
+    /// Installs a binding that exists at time 0 (the user starts online), expiring at `expires_at`.
+    pub fn preload(&mut self, ctx: &mut Ctx, u: UserId, expires_at: u64, sip_instance: bool) {
+        let b = &mut self.bindings[Self::local(ctx, u)];
+        b.registered = true;
+        b.generation += 1;
+        b.sip_instance = sip_instance;
+        ctx.timer(
+            expires_at,
+            Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(u, b.generation)),
+        );
+    }
+
+    pub fn is_registered(&self, ctx: &Ctx, u: UserId) -> bool {
+        self.bindings[Self::local(ctx, u)].registered
+    }
+
+    fn third_party_register(&mut self, ctx: &mut Ctx, u: UserId, expires_s: u32) {
+        let i = Self::local(ctx, u);
+        let tp = &mut self.third_party[i];
+        tp.generation += 1;
+        tp.retries = 0;
+        tp.expires_s = expires_s;
+        tp.pending = true;
+        self.send_third_party(ctx, u);
+    }
+
+    fn send_third_party(&mut self, ctx: &mut Ctx, u: UserId) {
+        let i = Self::local(ctx, u);
+        let tp = self.third_party[i];
+        let sip_instance = self.bindings[i].sip_instance;
+        let pf = ctx.world.user(u).pf;
+        ctx.send(
+            Addr::Node(self.id),
+            Addr::Node(pf),
+            Msg::Sip(Sip::ThirdPartyRegister {
+                user: u,
+                expires_s: tp.expires_s,
+                sip_instance,
+                generation: tp.generation,
+            }),
+        );
+        ctx.timer(
+            ctx.now + ctx.world.cfg.timer_b,
+            Timer::Registrar(self.id, RegistrarTimer::ThirdPartyTimeout(u, tp.generation)),
+        );
+    }
+
+    pub fn on_timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
+        match t {
+            RegistrarTimer::BindingExpiry(u, g) => {
+                let i = Self::local(ctx, u);
+                let b = &mut self.bindings[i];
+                if b.registered && b.generation == g {
+                    b.registered = false;
+                    b.generation += 1;
+                    let pf = ctx.world.user(u).pf;
+                    let tp = &mut self.third_party[i];
+                    tp.generation += 1;
+                    ctx.stats.registrations_expired += 1;
+                    ctx.send(
+                        Addr::Node(self.id),
+                        Addr::Node(pf),
+                        Msg::Sip(Sip::RegNotifyExpired {
+                            user: u,
+                            generation: tp.generation,
+                        }),
+                    );
+                }
+            }
+            RegistrarTimer::ThirdPartyTimeout(u, g) => {
+                let tp = &mut self.third_party[Self::local(ctx, u)];
+                if tp.pending && tp.generation == g {
+                    tp.pending = false;
+                    ctx.stats.count_response(408);
+                    ctx.stats.third_party_failed += 1;
+                }
+            }
+            RegistrarTimer::ThirdPartyRetry(u, g) => {
+                let tp = &self.third_party[Self::local(ctx, u)];
+                if tp.pending && tp.generation == g {
+                    ctx.stats.third_party_retries += 1;
+                    self.send_third_party(ctx, u);
+                }
+            }
+        }
+    }
+
+    /// A message served by this node's workers.
+    pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        let me = Addr::Node(self.id);
+        if !p.proxied && crate::sim::needs_proxy(&p, ctx.world) {
+            return self.proxy(ctx, p);
+        }
+        let Msg::Sip(sip) = p.msg else { return };
+        match sip {
+            Sip::Register {
+                user,
+                expires_s,
+                sip_instance,
+                generation,
+            } => {
+                let i = Self::local(ctx, user);
+                let b = &mut self.bindings[i];
+                b.generation += 1;
+                b.registered = expires_s > 0;
+                b.sip_instance = sip_instance;
+                if expires_s > 0 {
+                    let at = ctx.now + expires_s as u64 * crate::units::SEC;
+                    ctx.timer(
+                        at,
+                        Timer::Registrar(
+                            self.id,
+                            RegistrarTimer::BindingExpiry(user, b.generation),
+                        ),
+                    );
+                    ctx.stats.registrations_ok += 1;
+                }
+                let resp = Sip::Register {
+                    user,
+                    expires_s,
+                    sip_instance,
+                    generation,
+                }
+                .response(200, None)
+                .expect("a request");
+                ctx.send(me, p.src, Msg::Sip(resp));
+                self.third_party_register(ctx, user, expires_s);
+            }
+            Sip::Response {
+                dialog,
+                method: Method::Register,
+                status,
+                retry_after_s,
+            } => {
+                let u = UserId(dialog.id);
+                let tp = &mut self.third_party[Self::local(ctx, u)];
+                if !tp.pending || tp.generation != dialog.generation {
+                    return;
+                }
+                if status == 200 {
+                    tp.pending = false;
+                } else if status == 503 && tp.retries < ctx.world.cfg.third_party_retries {
+                    // RFC 3261 §21.5.4: retry after Retry-After (1 s when absent).
+                    tp.retries += 1;
+                    tp.generation += 1;
+                    let wait = retry_after_s.unwrap_or(1) as u64 * crate::units::SEC;
+                    let g = tp.generation;
+                    ctx.timer(
+                        ctx.now + wait,
+                        Timer::Registrar(self.id, RegistrarTimer::ThirdPartyRetry(u, g)),
+                    );
+                } else {
+                    tp.pending = false;
+                    ctx.stats.third_party_failed += 1;
+                }
+            }
+            // 200 to a reg-event NOTIFY and anything else addressed to the registrar itself.
+            _ => {}
+        }
+    }
+
+    /// S-CSCF proxying between a UE and its PF.
+    fn proxy(&mut self, ctx: &mut Ctx, mut p: Packet) {
+        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg) {
+            if !self.bindings[Self::local(ctx, u)].registered {
+                // No registered contact: a request gets 480; an ACK or response has nowhere to go.
+                if let Some(resp) = sip.response(480, None) {
+                    ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
+                } else {
+                    ctx.stats.lost_unregistered += 1;
+                }
+                return;
+            }
+        }
+        p.proxied = true;
+        ctx.out.push(super::Action::Send(p));
+    }
+}

@@ -1,0 +1,467 @@
+//! Modelled messages: SIP requests and responses (RFC 3261) with the headers the seed requires
+//! carried as typed data, MSRP SEND and its transaction responses (RFC 4975), and the CPIM
+//! payloads they carry (chat messages, IMDN disposition notifications, isComposing, the Group
+//! State Object). Messages are small `Copy`-friendly enums on the hot path; the rare deferred
+//! delivery INVITE carries its headers behind a `Box`. Rendering as wire text lives in `wire`
+//! and is used only by traces.
+
+use std::rc::Rc;
+
+/// A user (one CPM client on one device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub u32);
+/// A group (one CPM Group Session identity, hosted by a Controlling Function).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u32);
+/// A network node of the topology (access, registrar, PF, CF), by index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u16);
+/// A membership: one user in one group. The PF keeps a deferred store per membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId(pub u32);
+
+/// Where a message is going or coming from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Addr {
+    Node(NodeId),
+    User(UserId),
+}
+
+/// The CPM feature tag (ICSI) of a CPM session (OMA CPM Conv. Functions; 3GPP TS 24.229 §7.2A.8).
+pub const ICSI_SESSION: &str = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session";
+/// The P-Asserted-Service of a CPM group session (seed 8.3.2.9.1.2 a) v.).
+pub const ICSI_SESSION_GROUP: &str = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session.group";
+
+/// SIP methods and MSRP methods, for counters and per-kind service times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum MsgKind {
+    Register = 0,
+    Invite,
+    Ack,
+    Bye,
+    Subscribe,
+    Notify,
+    SipResponse,
+    Send,
+    MsrpResponse,
+    Report,
+}
+
+impl MsgKind {
+    pub const COUNT: usize = 10;
+    pub const ALL: [MsgKind; 10] = [
+        MsgKind::Register,
+        MsgKind::Invite,
+        MsgKind::Ack,
+        MsgKind::Bye,
+        MsgKind::Subscribe,
+        MsgKind::Notify,
+        MsgKind::SipResponse,
+        MsgKind::Send,
+        MsgKind::MsrpResponse,
+        MsgKind::Report,
+    ];
+    /// Names accepted in `service_time_by_kind`.
+    pub const NAMES: [&'static str; 10] = [
+        "REGISTER",
+        "INVITE",
+        "ACK",
+        "BYE",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "response",
+        "SEND",
+        "msrp_response",
+        "REPORT",
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub fn from_name(s: &str) -> Option<MsgKind> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+}
+
+/// SIP request methods (what a response answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Register,
+    Invite,
+    Bye,
+    Subscribe,
+    Notify,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Register => "REGISTER",
+            Method::Invite => "INVITE",
+            Method::Bye => "BYE",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+        }
+    }
+}
+
+/// Which dialog or transaction a SIP message belongs to. `id` is a user or a membership
+/// depending on `role`; `generation` tells a stale answer from the current one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dialog {
+    pub role: Role,
+    pub id: u32,
+    pub generation: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// UE ↔ registrar registration (id = user).
+    Registration,
+    /// Registrar → PF 3rd-party REGISTER and reg-event NOTIFY (id = user).
+    ThirdParty,
+    /// PF ↔ UE deferred-delivery session (id = membership).
+    Deferred,
+    /// PF ↔ CF leg of a live group session (id = membership).
+    Leg,
+    /// PF ↔ CF conference-event subscription (id = membership).
+    Conference,
+}
+
+/// The Reason header of a BYE (RFC 3326).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// No Reason header.
+    None,
+    /// `Reason: SIP;cause=200;text="Call completed"`: the participant leaves (seed c) 1) ii. a), d) v.).
+    CallCompleted,
+}
+
+impl Reason {
+    pub fn header_value(self) -> Option<&'static str> {
+        match self {
+            Reason::None => None,
+            Reason::CallCompleted => Some("SIP;cause=200;text=\"Call completed\""),
+        }
+    }
+}
+
+/// SDP media direction (RFC 4566 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+}
+
+impl Direction {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "a=sendrecv",
+            Direction::SendOnly => "a=sendonly",
+            Direction::RecvOnly => "a=recvonly",
+        }
+    }
+}
+
+/// The SDP offer of a CPM group session (an MSRP `m=message` line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SdpOffer {
+    pub accept_types: &'static str,
+    pub accept_wrapped_types: &'static str,
+    pub direction: Direction,
+}
+
+impl SdpOffer {
+    /// The offer a CF makes when it invites participants into a group session.
+    pub const GROUP: SdpOffer = SdpOffer {
+        accept_types: "message/cpim application/im-iscomposing+xml",
+        accept_wrapped_types: "*",
+        direction: Direction::SendRecv,
+    };
+}
+
+/// The deferred-delivery INVITE of seed 8.3.2.9.1.2, its headers as typed data.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct DeferredInvite {
+    /// DD-2: Request-URI is the address of the served user.
+    pub request_uri: UserId,
+    /// DD-3: the original session's Conversation-ID and Contribution-ID.
+    pub conversation_id: GroupId,
+    pub contribution_id: u32,
+    /// DD-3: the latest participant list known to the PF, sent as a resource-list body.
+    pub participants: Rc<[UserId]>,
+    /// DD-4: the CPM feature tag, percent-encoded in `+g.3gpp.icsi-ref`, in Accept-Contact and Contact.
+    pub accept_contact_icsi: &'static str,
+    pub contact_icsi: &'static str,
+    /// DD-5: Contact is the group session identity (focus URI) with `isfocus`...
+    pub contact_focus: GroupId,
+    pub contact_isfocus: bool,
+    /// ...plus the client's `+sip.instance` when the PF knows it.
+    pub contact_sip_instance: Option<UserId>,
+    /// DD-6: P-Asserted-Identity is the focus URI; P-Asserted-Service the group ICSI.
+    pub p_asserted_identity: GroupId,
+    pub p_asserted_service: &'static str,
+    /// DD-7: Referred-By copied from the REFER behind the original INVITE.
+    pub referred_by: Option<UserId>,
+    /// DD-8: SDP as the original offer, with a=sendrecv.
+    pub sdp: SdpOffer,
+}
+
+/// What an INVITE is for.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub enum Invite {
+    /// PF → UE: deferred delivery (seed 8.3.2.9.1.2).
+    Deferred(Box<DeferredInvite>),
+    /// CF → PF: the focus invites a participant into an (re)started session. Carries the
+    /// session's Contribution-ID and the participant list (resource-list body).
+    Join {
+        member: MemberId,
+        contribution_id: u32,
+        participants: Rc<[UserId]>,
+    },
+    /// PF → CF: re-join or restart the group session (8.2.2.7 "CPM Group Re-join Requests").
+    Rejoin { member: MemberId },
+}
+
+/// A SIP message.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub enum Sip {
+    /// UE → registrar (expires 0 = de-REGISTER).
+    Register {
+        user: UserId,
+        expires_s: u32,
+        sip_instance: bool,
+        generation: u32,
+    },
+    /// Registrar → PF: 3rd-party REGISTER (TS 24.229 §5.4.1.7).
+    ThirdPartyRegister {
+        user: UserId,
+        expires_s: u32,
+        sip_instance: bool,
+        generation: u32,
+    },
+    /// Registrar → PF: reg-event NOTIFY (RFC 3680) saying a binding expired.
+    RegNotifyExpired {
+        user: UserId,
+        generation: u32,
+    },
+    Invite {
+        dialog: Dialog,
+        invite: Invite,
+    },
+    Ack {
+        dialog: Dialog,
+    },
+    Bye {
+        dialog: Dialog,
+        reason: Reason,
+    },
+    /// Conference event package (RFC 4575) subscription; expires 0 = unsubscribe.
+    Subscribe {
+        dialog: Dialog,
+        expires_s: u32,
+    },
+    /// Conference event NOTIFY with the participant list; `terminated` ends the subscription.
+    ConfNotify {
+        dialog: Dialog,
+        participants: Rc<[UserId]>,
+        terminated: bool,
+    },
+    Response {
+        dialog: Dialog,
+        method: Method,
+        status: u16,
+        retry_after_s: Option<u32>,
+    },
+}
+
+impl Sip {
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            Sip::Register { .. } | Sip::ThirdPartyRegister { .. } => MsgKind::Register,
+            Sip::RegNotifyExpired { .. } | Sip::ConfNotify { .. } => MsgKind::Notify,
+            Sip::Invite { .. } => MsgKind::Invite,
+            Sip::Ack { .. } => MsgKind::Ack,
+            Sip::Bye { .. } => MsgKind::Bye,
+            Sip::Subscribe { .. } => MsgKind::Subscribe,
+            Sip::Response { .. } => MsgKind::SipResponse,
+        }
+    }
+    pub fn is_request(&self) -> bool {
+        !matches!(self, Sip::Response { .. } | Sip::Ack { .. })
+    }
+
+    /// The dialog and method a response to this request carries (None for ACK and responses).
+    pub fn transaction(&self) -> Option<(Dialog, Method)> {
+        let reg = |role, user: &UserId, generation: &u32| Dialog {
+            role,
+            id: user.0,
+            generation: *generation,
+        };
+        Some(match self {
+            Sip::Register {
+                user, generation, ..
+            } => (reg(Role::Registration, user, generation), Method::Register),
+            Sip::ThirdPartyRegister {
+                user, generation, ..
+            } => (reg(Role::ThirdParty, user, generation), Method::Register),
+            Sip::RegNotifyExpired { user, generation } => {
+                (reg(Role::ThirdParty, user, generation), Method::Notify)
+            }
+            Sip::Invite { dialog, .. } => (*dialog, Method::Invite),
+            Sip::Bye { dialog, .. } => (*dialog, Method::Bye),
+            Sip::Subscribe { dialog, .. } => (*dialog, Method::Subscribe),
+            Sip::ConfNotify { dialog, .. } => (*dialog, Method::Notify),
+            Sip::Ack { .. } | Sip::Response { .. } => return None,
+        })
+    }
+
+    /// A response with `status` to this request (None for ACK and responses).
+    pub fn response(&self, status: u16, retry_after_s: Option<u32>) -> Option<Sip> {
+        self.transaction().map(|(dialog, method)| Sip::Response {
+            dialog,
+            method,
+            status,
+            retry_after_s,
+        })
+    }
+}
+
+/// What an MSRP SEND carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Payload {
+    /// A CPM chat message (message/cpim) from `sender`, requesting IMDN.
+    Chat,
+    /// IMDN "delivered" for message `msg` originally sent by `origin`.
+    Delivered,
+    /// IMDN "displayed".
+    Displayed,
+    /// isComposing (RFC 3994); never stored for offline users.
+    IsComposing,
+    /// DD-13: interim participant information (Group State Object).
+    GroupState,
+}
+
+/// One item of group traffic: a chat message or a notification about one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Item {
+    pub payload: Payload,
+    pub group: GroupId,
+    /// For a chat message its sender; for an IMDN the sender of the message it is about
+    /// (the notification's destination).
+    pub origin: UserId,
+    /// For an IMDN, who sends the notification; for a chat message, its sender too.
+    pub from: UserId,
+    /// Run-unique message number (Message-ID / imdn.Message-ID).
+    pub msg: u32,
+    pub size: u32,
+}
+
+impl Item {
+    pub fn is_stored_kind(&self) -> bool {
+        matches!(
+            self.payload,
+            Payload::Chat | Payload::Delivered | Payload::Displayed
+        )
+    }
+    pub fn is_notification(&self) -> bool {
+        matches!(self.payload, Payload::Delivered | Payload::Displayed)
+    }
+}
+
+/// Which MSRP session a SEND travels in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Session {
+    /// UE ↔ PF session of a live group session (membership).
+    Live(MemberId),
+    /// UE ↔ PF deferred-delivery session (membership, generation).
+    Deferred(MemberId, u32),
+    /// PF ↔ CF leg (membership).
+    Leg(MemberId),
+}
+
+/// An MSRP message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Msrp {
+    /// One chunk (`chunk` of `chunks`, 1-based) of an item. Byte-Range follows from the
+    /// chunk size; the last chunk ends with `$`, the others with `+`.
+    Send {
+        session: Session,
+        item: Item,
+        chunk: u16,
+        chunks: u16,
+        seq: u32,
+    },
+    /// The transaction response to a SEND. `received_at` is when the receiver got the chunk
+    /// (a measurement carried back, not a header).
+    Ok {
+        session: Session,
+        item: Item,
+        chunk: u16,
+        chunks: u16,
+        seq: u32,
+        received_at: u64,
+    },
+}
+
+impl Msrp {
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            Msrp::Send { .. } => MsgKind::Send,
+            Msrp::Ok { .. } => MsgKind::MsrpResponse,
+        }
+    }
+}
+
+/// Any modelled message.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub enum Msg {
+    Sip(Sip),
+    Msrp(Msrp),
+}
+
+impl Msg {
+    #[inline]
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            Msg::Sip(s) => s.kind(),
+            Msg::Msrp(m) => m.kind(),
+        }
+    }
+    /// A new request, as opposed to a response or ACK: what a full server queue may refuse.
+    pub fn is_sip_request(&self) -> bool {
+        matches!(self, Msg::Sip(s) if s.is_request())
+    }
+}
+
+/// A message on its way from `src` to `dst`.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct Packet {
+    pub src: Addr,
+    pub dst: Addr,
+    pub msg: Msg,
+    /// A SIP message between a UE and a PF is proxied by the UE's S-CSCF; this says whether
+    /// that hop has been taken already.
+    pub proxied: bool,
+}
+
+/// Counters index for SIP response codes (`sip.responses.<code>`).
+pub const STATUS_CODES: [u16; 9] = [200, 202, 408, 480, 481, 486, 500, 503, 603];
+
+/// Index into a counter array of `STATUS_CODES.len() + 1` entries; the last counts any other code.
+pub fn status_index(code: u16) -> usize {
+    STATUS_CODES
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or(STATUS_CODES.len())
+}
+
+/// A 6xx or 3xx-6xx status that ends a transaction with failure.
+pub fn is_error(status: u16) -> bool {
+    status >= 300
+}
