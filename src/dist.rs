@@ -34,12 +34,7 @@ impl Quantity for Count {
 
 /// The distribution as written in a model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "dist",
-    rename_all = "lowercase",
-    deny_unknown_fields,
-    bound = "Q: Quantity"
-)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields, bound = "Q: Quantity")]
 pub enum Dist<Q> {
     /// Exponential with the given mean.
     Exp { mean: Q },
@@ -80,18 +75,10 @@ impl<Q: Quantity> Dist<Q> {
     /// Checks the parameters and builds the sampler. The error names the offending parameter.
     pub fn compile(&self) -> Result<Sampler, String> {
         let pos = |name: &str, v: f64| -> Result<f64, String> {
-            if v.is_finite() && v > 0.0 {
-                Ok(v)
-            } else {
-                Err(format!("`{name}` must be positive"))
-            }
+            if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("`{name}` must be positive")) }
         };
         let nonneg = |name: &str, v: f64| -> Result<f64, String> {
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(format!("`{name}` must not be negative"))
-            }
+            if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(format!("`{name}` must not be negative")) }
         };
         Ok(match self {
             Dist::Exp { mean } => {
@@ -101,10 +88,7 @@ impl<Q: Quantity> Dist<Q> {
             Dist::Lognormal { median, sigma } => {
                 let m = pos("median", median.to_f64())?;
                 let s = nonneg("sigma", *sigma)?;
-                Sampler::LogNormal(
-                    LogNormal::new(m.ln(), s).map_err(|e| e.to_string())?,
-                    m * (s * s / 2.0).exp(),
-                )
+                Sampler::LogNormal(LogNormal::new(m.ln(), s).map_err(|e| e.to_string())?, m * (s * s / 2.0).exp())
             }
             Dist::Uniform { min, max } => {
                 let lo = nonneg("min", min.to_f64())?;
@@ -193,22 +177,10 @@ mod tests {
     #[test]
     fn specs_parse_with_units() {
         let d = parse(r#"{"dist":"exp","mean":"30m"}"#).unwrap();
-        assert_eq!(
-            d,
-            Dist::Exp {
-                mean: Duration(30 * MIN)
-            }
-        );
+        assert_eq!(d, Dist::Exp { mean: Duration(30 * MIN) });
         let d = parse(r#"{"dist":"uniform","min":"200ms","max":"3s"}"#).unwrap();
-        assert!(
-            matches!(d.compile().unwrap(), Sampler::Uniform(lo, hi) if lo == 200_000.0 && hi == 3.0 * SEC as f64)
-        );
-        assert!(
-            parse(r#"{"dist":"gamma","mean":"3s"}"#)
-                .unwrap_err()
-                .to_string()
-                .contains("unknown variant")
-        );
+        assert!(matches!(d.compile().unwrap(), Sampler::Uniform(lo, hi) if lo == 200_000.0 && hi == 3.0 * SEC as f64));
+        assert!(parse(r#"{"dist":"gamma","mean":"3s"}"#).unwrap_err().to_string().contains("unknown variant"));
         assert!(parse(r#"{"dist":"exp","mean":"3s","median":"2s"}"#).is_err());
         assert!(parse(r#"{"dist":"exp","mean":30}"#).is_err());
         let bad: Dist<Duration> = parse(r#"{"dist":"uniform","min":"3s","max":"1s"}"#).unwrap();
@@ -219,18 +191,11 @@ mod tests {
     fn exponential_sample_mean_within_statistical_tolerance() {
         // 20 000 draws of Exp(mean m): the standard error of the mean is m/sqrt(n) = 0.7% of m;
         // 5 standard errors is a bound that a correct sampler breaks with probability < 1e-6.
-        let s = Dist::Exp {
-            mean: Duration(10 * SEC),
-        }
-        .compile()
-        .unwrap();
+        let s = Dist::Exp { mean: Duration(10 * SEC) }.compile().unwrap();
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
         let n = 20_000;
         let mean: f64 = (0..n).map(|_| s.sample(&mut rng)).sum::<f64>() / n as f64;
         let m = 10.0 * SEC as f64;
-        assert!(
-            (mean - m).abs() < 5.0 * m / (n as f64).sqrt(),
-            "mean {mean} vs {m}"
-        );
+        assert!((mean - m).abs() < 5.0 * m / (n as f64).sqrt(), "mean {mean} vs {m}");
     }
 }

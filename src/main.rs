@@ -67,10 +67,7 @@ struct Failure {
 
 impl From<ModelError> for Failure {
     fn from(e: ModelError) -> Self {
-        Failure {
-            line: e.to_string(),
-            code: 2,
-        }
+        Failure { line: e.to_string(), code: 2 }
     }
 }
 
@@ -79,7 +76,30 @@ fn usage(line: String) -> Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // One line: clap's first line, without its usage block.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("error: {first} (see ddsim --help)");
+            return ExitCode::from(2);
+        }
+    };
     let res = match cli.cmd {
         Cmd::Run(a) => cmd_run(a),
         Cmd::Check { files } => cmd_check(&files),
@@ -87,16 +107,16 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.line);
+            if !f.line.is_empty() {
+                eprintln!("error: {}", f.line);
+            }
             ExitCode::from(f.code)
         }
     }
 }
 
 fn parse_sets(sets: &[String]) -> Result<Vec<Override>, Failure> {
-    sets.iter()
-        .map(|s| Override::parse(s).map_err(|e| usage(format!("--set: {e}"))))
-        .collect()
+    sets.iter().map(|s| Override::parse(s).map_err(|e| usage(format!("--set: {e}")))).collect()
 }
 
 fn load_model(path: Option<&Path>, sets: &[Override]) -> Result<Model, Failure> {
@@ -110,29 +130,20 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let sets = parse_sets(&a.sets)?;
     let model = load_model(a.model.as_deref(), &sets)?;
     let seed = a.seed.unwrap_or(model.seed);
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("output").join(&model.name));
+    let dir = a.out.clone().unwrap_or_else(|| Path::new("output").join(&model.name));
     let out = OutDir::prepare(&dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
     let params = json!({ "set": a.sets });
     let (doc, _) = match run_model(&model, seed, params, RunOptions::default()) {
         Ok(r) => r,
         Err(e) => {
             out.abandon();
-            return Err(Failure {
-                line: format!("{}: run failed: {e}", model.name),
-                code: 1,
-            });
+            return Err(Failure { line: format!("{}: run failed: {e}", model.name), code: 1 });
         }
     };
     let path = out.path.join("results.json");
     if let Err(e) = write_json(&path, &doc) {
         out.abandon();
-        return Err(usage(format!(
-            "{}: cannot write results: {e}",
-            path.display()
-        )));
+        return Err(usage(format!("{}: cannot write results: {e}", path.display())));
     }
     if !a.quiet {
         print_summary(&model, seed, &doc, &path);
@@ -162,11 +173,8 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), Failure> {
         }
     }
     match first_err {
-        // Every error has been printed already; exit 2 with a closing line.
-        Some(_) => Err(usage(format!(
-            "{} file(s) checked, some invalid",
-            files.len()
-        ))),
+        // Every error has been printed already, one line each.
+        Some(_) => Err(Failure { line: String::new(), code: 2 }),
         None => Ok(()),
     }
 }
@@ -202,10 +210,7 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
         thousands(events),
         events / wall.max(1e-9) / 1e6
     );
-    for (label, p) in [
-        ("deferred messages", "deferred"),
-        ("deferred notifications", "notifications"),
-    ] {
+    for (label, p) in [("deferred messages", "deferred"), ("deferred notifications", "notifications")] {
         let k = |f: &str| t(&format!("{p}.{f}"));
         println!(
             "  {label:<23} offered {} (+{} held behind older data), delivered {}; lost: declined {}, BYE {}, overflow {}, expired {}; pending at end {}",
@@ -260,10 +265,7 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
     let mut servers = vec![];
     if let Some(m) = doc["metrics"].as_object() {
         for (k, v) in m {
-            if let Some(name) = k
-                .strip_prefix("servers.")
-                .and_then(|r| r.strip_suffix(".utilisation"))
-            {
+            if let Some(name) = k.strip_prefix("servers.").and_then(|r| r.strip_suffix(".utilisation")) {
                 servers.push(format!("{name} {:.1}%", v.as_f64().unwrap_or(0.0) * 100.0));
             }
         }

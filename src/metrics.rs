@@ -112,10 +112,7 @@ pub struct Stats {
 /// Upper edges of the latency histogram exported in results.json: 20 log-spaced buckets per
 /// decade from 1 ms to 100 days, fixed so that histograms of several runs add up bucket by bucket.
 pub fn latency_edges_s() -> Vec<f64> {
-    (0..=200)
-        .map(|i| 1e-3 * 10f64.powf(i as f64 / 20.0))
-        .take_while(|e| *e <= 1e7)
-        .collect()
+    (0..=200).map(|i| 1e-3 * 10f64.powf(i as f64 / 20.0)).take_while(|e| *e <= 1e7).collect()
 }
 
 impl Default for Stats {
@@ -131,8 +128,7 @@ impl Stats {
             responses: [0; STATUS_CODES.len() + 1],
             deferred: Conservation::default(),
             notifications: Conservation::default(),
-            latency_ms: Histogram::new_with_bounds(1, 1_000 * 86_400 * 100, 3)
-                .expect("valid bounds"),
+            latency_ms: Histogram::new_with_bounds(1, 1_000 * 86_400 * 100, 3).expect("valid bounds"),
             latency_sum_us: 0,
             occupancy: Level::default(),
             bytes: Level::default(),
@@ -177,10 +173,7 @@ impl Stats {
 
     /// Starts the measured window at `now`: counters to zero, levels restart their averages.
     pub fn reset(&mut self, now: u64) {
-        let (occ, bytes) = (
-            std::mem::take(&mut self.occupancy),
-            std::mem::take(&mut self.bytes),
-        );
+        let (occ, bytes) = (std::mem::take(&mut self.occupancy), std::mem::take(&mut self.bytes));
         *self = Stats::new();
         self.occupancy = occ;
         self.bytes = bytes;
@@ -197,9 +190,7 @@ impl Stats {
     pub fn record_latency(&mut self, ticks: u64) {
         self.latency_sum_us += ticks as u128;
         let ms = (ticks / MS).max(1).min(self.latency_ms.high());
-        self.latency_ms
-            .record(ms)
-            .expect("clamped to the histogram's range");
+        self.latency_ms.record(ms).expect("clamped to the histogram's range");
     }
 
     pub fn latency_count(&self) -> u64 {
@@ -215,12 +206,8 @@ impl Stats {
             let i = edges.partition_point(|e| *e < s).min(edges.len() - 1);
             counts[i] += v.count_at_value();
         }
-        let (le, c): (Vec<f64>, Vec<u64>) = edges
-            .iter()
-            .zip(&counts)
-            .filter(|(_, c)| **c > 0)
-            .map(|(e, c)| (*e, *c))
-            .unzip();
+        let (le, c): (Vec<f64>, Vec<u64>) =
+            edges.iter().zip(&counts).filter(|(_, c)| **c > 0).map(|(e, c)| (*e, *c)).unzip();
         json!({ "unit": "s", "le": le, "count": c })
     }
 
@@ -232,26 +219,15 @@ impl Stats {
         self.notifications.put("notifications", &mut m);
         let h = &self.latency_ms;
         let q = |p: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                h.value_at_quantile(p) as f64 / 1e3
-            }
+            if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1e3 }
         };
         let n = h.len();
-        let mean = if n == 0 {
-            0.0
-        } else {
-            self.latency_sum_us as f64 / n as f64 / SEC as f64
-        };
+        let mean = if n == 0 { 0.0 } else { self.latency_sum_us as f64 / n as f64 / SEC as f64 };
         m.insert("delivery.latency_s.mean".into(), json!(mean));
         m.insert("delivery.latency_s.p50".into(), json!(q(0.5)));
         m.insert("delivery.latency_s.p95".into(), json!(q(0.95)));
         m.insert("delivery.latency_s.p99".into(), json!(q(0.99)));
-        m.insert(
-            "delivery.latency_s.max".into(),
-            json!(if n == 0 { 0.0 } else { h.max() as f64 / 1e3 }),
-        );
+        m.insert("delivery.latency_s.max".into(), json!(if n == 0 { 0.0 } else { h.max() as f64 / 1e3 }));
         m.insert("delivery.latency_s.count".into(), json!(n));
         for (k, v) in [
             ("delivery.sessions.started", self.sessions_started),
@@ -277,47 +253,29 @@ impl Stats {
             ("registrations.failed", self.registrations_failed),
             ("registrations.expired", self.registrations_expired),
             ("registrations.third_party_failed", self.third_party_failed),
-            (
-                "registrations.third_party_retries",
-                self.third_party_retries,
-            ),
+            ("registrations.third_party_retries", self.third_party_retries),
             ("network.lost", self.lost_network),
             ("network.lost_unregistered", self.lost_unregistered),
-            (
-                "network.dropped_device_offline",
-                self.dropped_device_offline,
-            ),
+            ("network.dropped_device_offline", self.dropped_device_offline),
             ("workload.messages", self.workload_messages),
             ("workload.no_sender", self.workload_no_sender),
             ("workload.online", self.workload_online),
             ("workload.offline", self.workload_offline),
-            (
-                "workload.offline_ungraceful",
-                self.workload_offline_ungraceful,
-            ),
+            ("workload.offline_ungraceful", self.workload_offline_ungraceful),
         ] {
             m.insert(k.into(), json!(v));
         }
         let (mean_a, max_a) = if self.attempts_n == 0 {
             (0.0, 0)
         } else {
-            (
-                self.attempts_sum as f64 / self.attempts_n as f64,
-                self.attempts_max,
-            )
+            (self.attempts_sum as f64 / self.attempts_n as f64, self.attempts_max)
         };
         m.insert("delivery.attempts_per_session.mean".into(), json!(mean_a));
         m.insert("delivery.attempts_per_session.max".into(), json!(max_a));
         m.insert("store.occupancy.peak".into(), json!(self.occupancy.peak()));
-        m.insert(
-            "store.occupancy.time_avg".into(),
-            json!(self.occupancy.time_avg(window_start, now)),
-        );
+        m.insert("store.occupancy.time_avg".into(), json!(self.occupancy.time_avg(window_start, now)));
         m.insert("store.bytes.peak".into(), json!(self.bytes.peak()));
-        m.insert(
-            "store.bytes.time_avg".into(),
-            json!(self.bytes.time_avg(window_start, now)),
-        );
+        m.insert("store.bytes.time_avg".into(), json!(self.bytes.time_avg(window_start, now)));
         for k in MsgKind::ALL {
             let name = match k {
                 MsgKind::SipResponse => "sip.responses.total".to_string(),
@@ -331,10 +289,7 @@ impl Stats {
         for (i, c) in STATUS_CODES.iter().enumerate() {
             m.insert(format!("sip.responses.{c}"), json!(self.responses[i]));
         }
-        m.insert(
-            "sip.responses.other".into(),
-            json!(self.responses[STATUS_CODES.len()]),
-        );
+        m.insert("sip.responses.other".into(), json!(self.responses[STATUS_CODES.len()]));
         m
     }
 }

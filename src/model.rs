@@ -27,11 +27,7 @@ pub struct ModelError {
 
 impl ModelError {
     pub fn new(file: &str, path: impl Into<String>, msg: impl Into<String>) -> Self {
-        ModelError {
-            file: file.to_string(),
-            path: path.into(),
-            msg: msg.into(),
-        }
+        ModelError { file: file.to_string(), path: path.into(), msg: msg.into() }
     }
 }
 
@@ -112,17 +108,11 @@ pub struct Topology {
 
 impl Default for Topology {
     fn default() -> Self {
-        let node = |id: &str, kind| NodeSpec {
-            id: id.into(),
-            kind,
-            ..NodeSpec::default()
-        };
+        let node = |id: &str, kind| NodeSpec { id: id.into(), kind, ..NodeSpec::default() };
         let link = |a: &str, b: &str, ms| LinkSpec {
             from: a.into(),
             to: b.into(),
-            latency: Dist::Const {
-                value: Duration(ms * MS),
-            },
+            latency: Dist::Const { value: Duration(ms * MS) },
             loss: 0.0,
         };
         Topology {
@@ -132,11 +122,7 @@ impl Default for Topology {
                 node("pf1", NodeKind::Participating),
                 node("cf1", NodeKind::Controlling),
             ],
-            links: vec![
-                link("ran", "scscf", 20),
-                link("scscf", "pf1", 2),
-                link("pf1", "cf1", 2),
-            ],
+            links: vec![link("ran", "scscf", 20), link("scscf", "pf1", 2), link("pf1", "cf1", 2)],
         }
     }
 }
@@ -178,9 +164,7 @@ impl Default for NodeSpec {
             id: String::new(),
             kind: NodeKind::Access,
             workers: 4,
-            service_time: Dist::Exp {
-                mean: Duration(300),
-            },
+            service_time: Dist::Exp { mean: Duration(300) },
             service_time_by_kind: BTreeMap::new(),
             queue_limit: 10_000,
             retry_after: Some(Duration(10 * SEC)),
@@ -201,14 +185,7 @@ pub struct LinkSpec {
 
 impl Default for LinkSpec {
     fn default() -> Self {
-        LinkSpec {
-            from: String::new(),
-            to: String::new(),
-            latency: Dist::Const {
-                value: Duration(MS),
-            },
-            loss: 0.0,
-        }
+        LinkSpec { from: String::new(), to: String::new(), latency: Dist::Const { value: Duration(MS) }, loss: 0.0 }
     }
 }
 
@@ -246,20 +223,14 @@ impl Default for UserClass {
             users: 100,
             always_online: false,
             online: Dist::Exp { mean: d(3 * HOUR) },
-            offline: Dist::Lognormal {
-                median: d(20 * MIN),
-                sigma: 1.5,
-            },
+            offline: Dist::Lognormal { median: d(20 * MIN), sigma: 1.5 },
             ungraceful_offline: 0.2,
             registration_expiry: d(HOUR),
             answer: Answer::default(),
             bye_during_delivery: 0.01,
             reply_during_delivery: 0.3,
             access: None,
-            reregister_delay: Dist::Uniform {
-                min: d(0),
-                max: d(60 * SEC),
-            },
+            reregister_delay: Dist::Uniform { min: d(0), max: d(60 * SEC) },
             sip_instance: true,
         }
     }
@@ -284,10 +255,7 @@ impl Default for Answer {
             accept: 0.95,
             decline: 0.01,
             unavailable: 0.04,
-            delay: Dist::Uniform {
-                min: d(200 * MS),
-                max: d(3 * SEC),
-            },
+            delay: Dist::Uniform { min: d(200 * MS), max: d(3 * SEC) },
         }
     }
 }
@@ -318,10 +286,7 @@ impl Default for Groups {
             members: vec![MemberSpec::default()],
             message_rate: MessageRate::Rate(Rate(6.0 / 3600.0)),
             bursty: None,
-            message_size: Dist::Lognormal {
-                median: Size(300),
-                sigma: 1.0,
-            },
+            message_size: Dist::Lognormal { median: Size(300), sigma: 1.0 },
             imdn: Imdn::default(),
             is_composing: 0.0,
             idle_timeout: d(30 * MIN),
@@ -339,21 +304,28 @@ pub struct MemberSpec {
 
 impl Default for MemberSpec {
     fn default() -> Self {
-        MemberSpec {
-            class: "mobile".into(),
-            count: Dist::Uniform {
-                min: Count(2.0),
-                max: Count(8.0),
-            },
-        }
+        MemberSpec { class: "mobile".into(), count: Dist::Uniform { min: Count(2.0), max: Count(8.0) } }
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum MessageRate {
     Rate(Rate),
     Gaps(Dist<Duration>),
+}
+
+impl<'de> Deserialize<'de> for MessageRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(s) => crate::units::parse_rate(&s).map(MessageRate::Rate).map_err(D::Error::custom),
+            v @ Value::Object(_) => serde_json::from_value(v).map(MessageRate::Gaps).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a rate like \"6/h\" or a distribution of the gaps between messages, got {other}"
+            ))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -376,12 +348,7 @@ pub struct Imdn {
 
 impl Default for Imdn {
     fn default() -> Self {
-        Imdn {
-            delivered: 1.0,
-            displayed: 0.6,
-            displayed_delay: Dist::Exp { mean: d(MIN) },
-            size: Size(400),
-        }
+        Imdn { delivered: 1.0, displayed: 0.6, displayed_delay: Dist::Exp { mean: d(MIN) }, size: Size(400) }
     }
 }
 
@@ -520,11 +487,7 @@ pub enum Overflow {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EventSpec {
     /// The node drops everything sent to or through it for `duration`.
-    Outage {
-        node: String,
-        at: Duration,
-        duration: Duration,
-    },
+    Outage { node: String, at: Duration, duration: Duration },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -536,9 +499,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig {
-            sample_interval: d(10 * MIN),
-        }
+        MetricsConfig { sample_interval: d(10 * MIN) }
     }
 }
 
@@ -566,12 +527,7 @@ pub fn parse_json(text: &str, file: &str) -> Result<Value, ModelError> {
         ModelError::new(
             file,
             "(json)",
-            format!(
-                "not valid JSON at line {} column {}: {}",
-                e.line(),
-                e.column(),
-                strip_pos(&e)
-            ),
+            format!("not valid JSON at line {} column {}: {}", e.line(), e.column(), strip_pos(&e)),
         )
     })
 }
@@ -585,23 +541,11 @@ fn strip_pos(e: &serde_json::Error) -> String {
 }
 
 /// Deserializes `T` from a value, reporting the field path of the first error.
-pub fn from_value<T: serde::de::DeserializeOwned>(
-    v: &Value,
-    file: &str,
-    prefix: &str,
-) -> Result<T, ModelError> {
+pub fn from_value<T: serde::de::DeserializeOwned>(v: &Value, file: &str, prefix: &str) -> Result<T, ModelError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let inner = e.path().to_string();
         let path = join_path(prefix, if inner == "." { "" } else { &inner });
-        ModelError::new(
-            file,
-            if path.is_empty() {
-                "(root)".into()
-            } else {
-                path
-            },
-            strip_pos(e.inner()),
-        )
+        ModelError::new(file, if path.is_empty() { "(root)".into() } else { path }, strip_pos(e.inner()))
     })
 }
 
@@ -624,19 +568,13 @@ pub struct Override {
 
 impl Override {
     pub fn parse(s: &str) -> Result<Override, String> {
-        let (p, v) = s
-            .split_once('=')
-            .ok_or_else(|| format!("--set expects path=value, got \"{s}\""))?;
+        let (p, v) = s.split_once('=').ok_or_else(|| format!("--set expects path=value, got \"{s}\""))?;
         let p = p.trim();
         if p.is_empty() {
             return Err(format!("--set expects path=value, got \"{s}\""));
         }
-        let value =
-            serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
-        Ok(Override {
-            path: p.to_string(),
-            value,
-        })
+        let value = serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
+        Ok(Override { path: p.to_string(), value })
     }
 }
 
@@ -651,11 +589,7 @@ pub fn path_segments(path: &str) -> Vec<String> {
             }
             let close = rest[i..].find(']').map(|j| i + j).unwrap_or(rest.len());
             out.push(rest[i + 1..close].to_string());
-            rest = if close < rest.len() {
-                &rest[close + 1..]
-            } else {
-                ""
-            };
+            rest = if close < rest.len() { &rest[close + 1..] } else { "" };
         }
         if !rest.is_empty() {
             out.push(rest.to_string());
@@ -670,11 +604,7 @@ pub fn all_paths(v: &Value) -> Vec<String> {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     out.push(p.clone());
                     walk(x, &p, out);
                 }
@@ -711,10 +641,7 @@ pub fn set_path(doc: &mut Value, path: &str, value: Value) -> Result<(), String>
     if segs.is_empty() {
         return Err("empty path".into());
     }
-    let pointer: String = segs
-        .iter()
-        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
-        .collect();
+    let pointer: String = segs.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
     match doc.pointer_mut(&pointer) {
         Some(slot) => {
             *slot = value;
@@ -756,18 +683,13 @@ impl Model {
         Model::from_value_with(&v, "models/baseline.json (built-in)", overrides)
     }
 
-    pub fn from_value_with(
-        v: &Value,
-        file: &str,
-        overrides: &[Override],
-    ) -> Result<Model, ModelError> {
+    pub fn from_value_with(v: &Value, file: &str, overrides: &[Override]) -> Result<Model, ModelError> {
         let mut m: Model = from_value(v, file, "")?;
         if !overrides.is_empty() {
             let mut full = serde_json::to_value(&m).expect("a model always serializes");
             for o in overrides {
-                set_path(&mut full, &o.path, o.value.clone()).map_err(|e| {
-                    ModelError::new(file, format!("--set {}", display_path(&o.path)), e)
-                })?;
+                set_path(&mut full, &o.path, o.value.clone())
+                    .map_err(|e| ModelError::new(file, format!("--set {}", display_path(&o.path)), e))?;
             }
             m = from_value(&full, file, "")?;
         }
@@ -793,10 +715,7 @@ impl Model {
         if self.warmup >= self.horizon {
             return err(
                 "warmup".into(),
-                format!(
-                    "must be shorter than horizon ({}), got {}",
-                    self.horizon, self.warmup
-                ),
+                format!("must be shorter than horizon ({}), got {}", self.horizon, self.warmup),
             );
         }
         if self.sip.t1.0 == 0 {
@@ -806,10 +725,7 @@ impl Model {
             return err("sip.msrp_timeout".into(), "must be longer than 0s".into());
         }
         if self.metrics.sample_interval.0 == 0 {
-            return err(
-                "metrics.sample_interval".into(),
-                "must be longer than 0s".into(),
-            );
+            return err("metrics.sample_interval".into(), "must be longer than 0s".into());
         }
         // Nodes
         let mut ids = HashSet::new();
@@ -825,9 +741,7 @@ impl Model {
                 if n.workers == 0 {
                     return err(format!("{p}.workers"), "must be at least 1".into());
                 }
-                n.service_time
-                    .compile()
-                    .map_err(|e| ModelError::new(file, format!("{p}.service_time"), e))?;
+                n.service_time.compile().map_err(|e| ModelError::new(file, format!("{p}.service_time"), e))?;
                 for (k, dist) in &n.service_time_by_kind {
                     if crate::protocol::MsgKind::from_name(k).is_none() {
                         return err(
@@ -838,18 +752,11 @@ impl Model {
                             ),
                         );
                     }
-                    dist.compile().map_err(|e| {
-                        ModelError::new(file, format!("{p}.service_time_by_kind.{k}"), e)
-                    })?;
+                    dist.compile().map_err(|e| ModelError::new(file, format!("{p}.service_time_by_kind.{k}"), e))?;
                 }
             }
         }
-        for kind in [
-            NodeKind::Access,
-            NodeKind::Registrar,
-            NodeKind::Participating,
-            NodeKind::Controlling,
-        ] {
+        for kind in [NodeKind::Access, NodeKind::Registrar, NodeKind::Participating, NodeKind::Controlling] {
             if !self.topology.nodes.iter().any(|n| n.kind == kind) {
                 return err(
                     "topology.nodes".into(),
@@ -865,31 +772,18 @@ impl Model {
                 }
             }
             if l.from == l.to {
-                return err(
-                    format!("{p}.to"),
-                    "a link must join two different nodes".into(),
-                );
+                return err(format!("{p}.to"), "a link must join two different nodes".into());
             }
             if !(0.0..1.0).contains(&l.loss) {
-                return err(
-                    format!("{p}.loss"),
-                    format!("must be a probability in [0, 1), got {}", l.loss),
-                );
+                return err(format!("{p}.loss"), format!("must be a probability in [0, 1), got {}", l.loss));
             }
-            l.latency
-                .compile()
-                .map_err(|e| ModelError::new(file, format!("{p}.latency"), e))?;
+            l.latency.compile().map_err(|e| ModelError::new(file, format!("{p}.latency"), e))?;
         }
         // Population
         if self.population.is_empty() {
             return err("population".into(), "needs at least one user class".into());
         }
-        let access: Vec<&NodeSpec> = self
-            .topology
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Access)
-            .collect();
+        let access: Vec<&NodeSpec> = self.topology.nodes.iter().filter(|n| n.kind == NodeKind::Access).collect();
         let mut classes = HashSet::new();
         for (i, c) in self.population.iter().enumerate() {
             let p = format!("population[{i}]");
@@ -897,23 +791,13 @@ impl Model {
                 return err(format!("{p}.class"), "must not be empty".into());
             }
             if !classes.insert(c.class.as_str()) {
-                return err(
-                    format!("{p}.class"),
-                    format!("duplicate class \"{}\"", c.class),
-                );
+                return err(format!("{p}.class"), format!("duplicate class \"{}\"", c.class));
             }
-            for (f, dist) in [
-                ("online", &c.online),
-                ("offline", &c.offline),
-                ("reregister_delay", &c.reregister_delay),
-            ] {
-                dist.compile()
-                    .map_err(|e| ModelError::new(file, format!("{p}.{f}"), e))?;
+            for (f, dist) in [("online", &c.online), ("offline", &c.offline), ("reregister_delay", &c.reregister_delay)]
+            {
+                dist.compile().map_err(|e| ModelError::new(file, format!("{p}.{f}"), e))?;
             }
-            c.answer
-                .delay
-                .compile()
-                .map_err(|e| ModelError::new(file, format!("{p}.answer.delay"), e))?;
+            c.answer.delay.compile().map_err(|e| ModelError::new(file, format!("{p}.answer.delay"), e))?;
             for (f, v) in [
                 ("ungraceful_offline", c.ungraceful_offline),
                 ("bye_during_delivery", c.bye_during_delivery),
@@ -926,33 +810,21 @@ impl Model {
             }
             let sum = c.answer.accept + c.answer.decline + c.answer.unavailable;
             if (sum - 1.0).abs() > 1e-9 {
-                return err(
-                    format!("{p}.answer"),
-                    format!("accept + decline + unavailable must sum to 1, got {sum}"),
-                );
+                return err(format!("{p}.answer"), format!("accept + decline + unavailable must sum to 1, got {sum}"));
             }
             if c.registration_expiry.0 < 2 * SEC {
-                return err(
-                    format!("{p}.registration_expiry"),
-                    "must be at least 2s".into(),
-                );
+                return err(format!("{p}.registration_expiry"), "must be at least 2s".into());
             }
             match &c.access {
                 Some(a) => match self.topology.nodes.iter().find(|n| &n.id == a) {
                     None => return err(format!("{p}.access"), format!("unknown node \"{a}\"")),
                     Some(n) if n.kind != NodeKind::Access => {
-                        return err(
-                            format!("{p}.access"),
-                            format!("node \"{a}\" is not an access node"),
-                        );
+                        return err(format!("{p}.access"), format!("node \"{a}\" is not an access node"));
                     }
                     _ => {}
                 },
                 None if access.len() > 1 => {
-                    return err(
-                        format!("{p}.access"),
-                        "required: the topology has more than one access node".into(),
-                    );
+                    return err(format!("{p}.access"), "required: the topology has more than one access node".into());
                 }
                 None => {}
             }
@@ -962,68 +834,41 @@ impl Model {
         for (i, m) in g.members.iter().enumerate() {
             let p = format!("groups.members[{i}]");
             if !classes.contains(m.class.as_str()) {
-                return err(
-                    format!("{p}.class"),
-                    format!("unknown user class \"{}\"", m.class),
-                );
+                return err(format!("{p}.class"), format!("unknown user class \"{}\"", m.class));
             }
-            m.count
-                .compile()
-                .map_err(|e| ModelError::new(file, format!("{p}.count"), e))?;
+            m.count.compile().map_err(|e| ModelError::new(file, format!("{p}.count"), e))?;
         }
         if g.count > 0 && g.members.is_empty() {
-            return err(
-                "groups.members".into(),
-                "needs at least one entry when groups.count > 0".into(),
-            );
+            return err("groups.members".into(), "needs at least one entry when groups.count > 0".into());
         }
         match &g.message_rate {
             MessageRate::Rate(r) if r.0 < 0.0 => {
                 return err("groups.message_rate".into(), "must not be negative".into());
             }
             MessageRate::Gaps(dist) => {
-                dist.compile()
-                    .map_err(|e| ModelError::new(file, "groups.message_rate", e))?;
+                dist.compile().map_err(|e| ModelError::new(file, "groups.message_rate", e))?;
             }
             _ => {}
         }
         if let Some(b) = &g.bursty {
-            b.on.compile()
-                .map_err(|e| ModelError::new(file, "groups.bursty.on", e))?;
-            b.off
-                .compile()
-                .map_err(|e| ModelError::new(file, "groups.bursty.off", e))?;
+            b.on.compile().map_err(|e| ModelError::new(file, "groups.bursty.on", e))?;
+            b.off.compile().map_err(|e| ModelError::new(file, "groups.bursty.off", e))?;
         }
-        g.message_size
-            .compile()
-            .map_err(|e| ModelError::new(file, "groups.message_size", e))?;
-        g.imdn
-            .displayed_delay
-            .compile()
-            .map_err(|e| ModelError::new(file, "groups.imdn.displayed_delay", e))?;
+        g.message_size.compile().map_err(|e| ModelError::new(file, "groups.message_size", e))?;
+        g.imdn.displayed_delay.compile().map_err(|e| ModelError::new(file, "groups.imdn.displayed_delay", e))?;
         check_prob(file, "groups.imdn.delivered", g.imdn.delivered)?;
         check_prob(file, "groups.imdn.displayed", g.imdn.displayed)?;
         check_prob(file, "groups.is_composing", g.is_composing)?;
         check_prob(file, "groups.referred_share", g.referred_share)?;
         if g.idle_timeout.0 == 0 {
-            return err(
-                "groups.idle_timeout".into(),
-                "must be longer than 0s".into(),
-            );
+            return err("groups.idle_timeout".into(), "must be longer than 0s".into());
         }
         // Policy
         match &self.policy.retry {
             RetryPolicy::None {} => {}
-            RetryPolicy::Fixed {
-                interval,
-                max_attempts,
-                ..
-            } => {
+            RetryPolicy::Fixed { interval, max_attempts, .. } => {
                 if interval.0 == 0 {
-                    return err(
-                        "policy.retry.interval".into(),
-                        "must be longer than 0s".into(),
-                    );
+                    return err("policy.retry.interval".into(), "must be longer than 0s".into());
                 }
                 if *max_attempts == 0 {
                     return err(
@@ -1032,31 +877,16 @@ impl Model {
                     );
                 }
             }
-            RetryPolicy::Exponential {
-                initial,
-                factor,
-                max_interval,
-                max_attempts,
-                ..
-            } => {
+            RetryPolicy::Exponential { initial, factor, max_interval, max_attempts, .. } => {
                 if initial.0 == 0 {
-                    return err(
-                        "policy.retry.initial".into(),
-                        "must be longer than 0s".into(),
-                    );
+                    return err("policy.retry.initial".into(), "must be longer than 0s".into());
                 }
                 if !(factor.is_finite() && *factor >= 1.0) {
-                    return err(
-                        "policy.retry.factor".into(),
-                        format!("must be at least 1, got {factor}"),
-                    );
+                    return err("policy.retry.factor".into(), format!("must be at least 1, got {factor}"));
                 }
                 if let Some(mx) = max_interval {
                     if mx < initial {
-                        return err(
-                            "policy.retry.max_interval".into(),
-                            "must not be shorter than initial".into(),
-                        );
+                        return err("policy.retry.max_interval".into(), "must not be shorter than initial".into());
                     }
                 }
                 if *max_attempts == 0 {
@@ -1074,23 +904,14 @@ impl Model {
             ("per_server", s.per_server),
         ] {
             if v == Some(0) {
-                return err(
-                    format!("policy.store.{f}"),
-                    "must be at least 1 (use null for unlimited)".into(),
-                );
+                return err(format!("policy.store.{f}"), "must be at least 1 (use null for unlimited)".into());
             }
         }
         if s.ttl == Some(Duration(0)) {
-            return err(
-                "policy.store.ttl".into(),
-                "must be longer than 0s (use null for no expiry)".into(),
-            );
+            return err("policy.store.ttl".into(), "must be longer than 0s (use null for no expiry)".into());
         }
         if self.policy.msrp_chunk_size.0 < 64 {
-            return err(
-                "policy.msrp_chunk_size".into(),
-                "must be at least 64B".into(),
-            );
+            return err("policy.msrp_chunk_size".into(), "must be at least 64B".into());
         }
         if self.policy.msrp_window == 0 {
             return err("policy.msrp_window".into(), "must be at least 1".into());
@@ -1103,18 +924,14 @@ impl Model {
                 return err(format!("{p}.node"), format!("unknown node \"{node}\""));
             }
             if *at >= self.horizon {
-                return err(
-                    format!("{p}.at"),
-                    format!("must be before the horizon ({})", self.horizon),
-                );
+                return err(format!("{p}.at"), format!("must be before the horizon ({})", self.horizon));
             }
             if duration.0 == 0 {
                 return err(format!("{p}.duration"), "must be longer than 0s".into());
             }
         }
         // Reachability: every user must reach a registrar and its PFs, every PF every CF.
-        crate::network::check_reachability(self)
-            .map_err(|(path, msg)| ModelError::new(file, path, msg))?;
+        crate::network::check_reachability(self).map_err(|(path, msg)| ModelError::new(file, path, msg))?;
         Ok(())
     }
 }
@@ -1123,11 +940,7 @@ fn check_prob(file: &str, path: &str, v: f64) -> Result<(), ModelError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(ModelError::new(
-            file,
-            path,
-            format!("must be a probability in [0, 1], got {v}"),
-        ))
+        Err(ModelError::new(file, path, format!("must be a probability in [0, 1], got {v}")))
     }
 }
 
@@ -1167,23 +980,11 @@ mod tests {
 
     #[test]
     fn set_overrides_any_defaulted_path() {
-        let m = load(
-            "{}",
-            &[
-                "policy.store.per_session=50",
-                "horizon=2h",
-                r#"policy.retry={"kind":"none"}"#,
-            ],
-        )
-        .unwrap();
+        let m = load("{}", &["policy.store.per_session=50", "horizon=2h", r#"policy.retry={"kind":"none"}"#]).unwrap();
         assert_eq!(m.policy.store.per_session, Some(50));
         assert_eq!(m.horizon, Duration(2 * HOUR));
         assert_eq!(m.policy.retry, RetryPolicy::None {});
-        let m = load(
-            "{}",
-            &["topology.nodes[2].workers=1", "population.0.users=7"],
-        )
-        .unwrap();
+        let m = load("{}", &["topology.nodes[2].workers=1", "population.0.users=7"]).unwrap();
         assert_eq!(m.topology.nodes[2].workers, 1);
         assert_eq!(m.population[0].users, 7);
     }
@@ -1192,26 +993,14 @@ mod tests {
     fn set_unknown_path_suggests_the_closest() {
         let e = load("{}", &["policy.store.per_sesion=5"]).unwrap_err();
         assert_eq!(e.path, "--set policy.store.per_sesion");
-        assert!(
-            e.msg.contains("did you mean `policy.store.per_session`"),
-            "{}",
-            e.msg
-        );
+        assert!(e.msg.contains("did you mean `policy.store.per_session`"), "{}", e.msg);
     }
 
     #[test]
     fn errors_name_the_field_path() {
-        let e = load(
-            r#"{"topology":{"nodes":[{"id":"a","kind":"access","workers":"x"}]}}"#,
-            &[],
-        )
-        .unwrap_err();
+        let e = load(r#"{"topology":{"nodes":[{"id":"a","kind":"access","workers":"x"}]}}"#, &[]).unwrap_err();
         assert_eq!(e.path, "topology.nodes[0].workers");
-        let e = load(
-            r#"{"population":[{"class":"m","users":3,"answer":{"accept":0.5}}]}"#,
-            &[],
-        )
-        .unwrap_err();
+        let e = load(r#"{"population":[{"class":"m","users":3,"answer":{"accept":0.5}}]}"#, &[]).unwrap_err();
         assert_eq!(e.path, "population[0].answer");
         assert!(e.msg.contains("sum to 1"));
         let e = load(r#"{"horizon":"2h","warmup":"3h"}"#, &[]).unwrap_err();

@@ -60,18 +60,12 @@ fn typical_latency(s: &Sampler) -> f64 {
 
 fn build_graph(model: &Model) -> (UnGraph<u16, f64>, Vec<NodeIndex>) {
     let mut g = UnGraph::new_undirected();
-    let idx: Vec<NodeIndex> = (0..model.topology.nodes.len())
-        .map(|i| g.add_node(i as u16))
-        .collect();
+    let idx: Vec<NodeIndex> = (0..model.topology.nodes.len()).map(|i| g.add_node(i as u16)).collect();
     for l in &model.topology.links {
         let (Some(a), Some(b)) = (model.node_index(&l.from), model.node_index(&l.to)) else {
             continue;
         };
-        let w = l
-            .latency
-            .compile()
-            .map(|s| typical_latency(&s))
-            .unwrap_or(1.0);
+        let w = l.latency.compile().map(|s| typical_latency(&s)).unwrap_or(1.0);
         g.add_edge(idx[a], idx[b], w);
     }
     (g, idx)
@@ -86,14 +80,7 @@ fn path(g: &UnGraph<u16, f64>, a: NodeIndex, b: NodeIndex) -> Option<Vec<NodeInd
 pub fn check_reachability(model: &Model) -> Result<(), (String, String)> {
     let (g, idx) = build_graph(model);
     let of_kind = |k: NodeKind| -> Vec<usize> {
-        model
-            .topology
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.kind == k)
-            .map(|(i, _)| i)
-            .collect()
+        model.topology.nodes.iter().enumerate().filter(|(_, n)| n.kind == k).map(|(i, _)| i).collect()
     };
     let registrars = of_kind(NodeKind::Registrar);
     let pfs = of_kind(NodeKind::Participating);
@@ -127,11 +114,7 @@ pub fn check_reachability(model: &Model) -> Result<(), (String, String)> {
             if path(&g, idx[r], idx[p]).is_none() {
                 return Err((
                     "topology.links".into(),
-                    format!(
-                        "registrar \"{}\" cannot reach participating node \"{}\"",
-                        name(r),
-                        name(p)
-                    ),
+                    format!("registrar \"{}\" cannot reach participating node \"{}\"", name(r), name(p)),
                 ));
             }
         }
@@ -141,11 +124,7 @@ pub fn check_reachability(model: &Model) -> Result<(), (String, String)> {
             if path(&g, idx[p], idx[c]).is_none() {
                 return Err((
                     "topology.links".into(),
-                    format!(
-                        "participating node \"{}\" cannot reach controlling node \"{}\"",
-                        name(p),
-                        name(c)
-                    ),
+                    format!("participating node \"{}\" cannot reach controlling node \"{}\"", name(p), name(c)),
                 ));
             }
         }
@@ -169,18 +148,12 @@ impl Network {
         for a in 0..n {
             for b in 0..n {
                 if a == b {
-                    routes[a * n + b] = Route {
-                        links: vec![],
-                        nodes: vec![a as u16],
-                    };
+                    routes[a * n + b] = Route { links: vec![], nodes: vec![a as u16] };
                     continue;
                 }
                 if let Some(p) = path(&g, idx[a], idx[b]) {
                     let nodes: Vec<u16> = p.iter().map(|x| g[*x]).collect();
-                    let links = nodes
-                        .windows(2)
-                        .map(|w| edge_of[&(w[0].min(w[1]), w[0].max(w[1]))])
-                        .collect();
+                    let links = nodes.windows(2).map(|w| edge_of[&(w[0].min(w[1]), w[0].max(w[1]))]).collect();
                     routes[a * n + b] = Route { links, nodes };
                 }
             }
@@ -196,13 +169,7 @@ impl Network {
                 rng: rng::stream(seed, Stream::Link, i as u64),
             })
             .collect();
-        Network {
-            links,
-            n,
-            routes,
-            down: vec![false; n],
-            t1: model.sip.t1.0,
-        }
+        Network { links, n, routes, down: vec![false; n], t1: model.sip.t1.0 }
     }
 
     pub fn set_down(&mut self, node: NodeId, down: bool) {

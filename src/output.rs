@@ -6,14 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, synced, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let res = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -54,16 +48,10 @@ impl OutDir {
             }
         }
         if let Err(e) = std::fs::create_dir_all(dir) {
-            return Err(format!(
-                "cannot create directory: {}",
-                crate::model::io_reason(&e)
-            ));
+            return Err(format!("cannot create directory: {}", crate::model::io_reason(&e)));
         }
         let probe = dir.join(format!(".ddsim-probe-{}", std::process::id()));
-        let out = OutDir {
-            path: dir.to_path_buf(),
-            created,
-        };
+        let out = OutDir { path: dir.to_path_buf(), created };
         match std::fs::write(&probe, b"") {
             Ok(()) => {
                 let _ = std::fs::remove_file(&probe);
@@ -71,10 +59,7 @@ impl OutDir {
             }
             Err(e) => {
                 out.abandon();
-                Err(format!(
-                    "cannot write here: {}",
-                    crate::model::io_reason(&e)
-                ))
+                Err(format!("cannot write here: {}", crate::model::io_reason(&e)))
             }
         }
     }

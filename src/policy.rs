@@ -23,24 +23,11 @@ impl RetryPolicy {
     pub fn next(&self, attempts: u32, prev_wait: u64, elapsed: u64, rng: &mut Rng) -> Retry {
         let (wait, max_attempts, give_up_after) = match self {
             RetryPolicy::None {} => return Retry::GiveUp,
-            RetryPolicy::Fixed {
-                interval,
-                max_attempts,
-                give_up_after,
-            } => (interval.0, *max_attempts, *give_up_after),
-            RetryPolicy::Exponential {
-                initial,
-                factor,
-                max_interval,
-                max_attempts,
-                jitter,
-                give_up_after,
-            } => {
+            RetryPolicy::Fixed { interval, max_attempts, give_up_after } => (interval.0, *max_attempts, *give_up_after),
+            RetryPolicy::Exponential { initial, factor, max_interval, max_attempts, jitter, give_up_after } => {
                 let cap = max_interval.map(|m| m.0).unwrap_or(u64::MAX);
                 let exp = attempts.saturating_sub(1).min(1000) as i32;
-                let base = (initial.0 as f64 * factor.powi(exp))
-                    .min(cap as f64)
-                    .max(1.0);
+                let base = (initial.0 as f64 * factor.powi(exp)).min(cap as f64).max(1.0);
                 let wait = match jitter {
                     Jitter::None => base,
                     // "Full jitter": uniform on [0, base].
@@ -135,34 +122,20 @@ mod tests {
 
     #[test]
     fn dd11_max_attempts_counts_the_first_invite() {
-        let p = RetryPolicy::Fixed {
-            interval: Duration(5 * MIN),
-            max_attempts: 1,
-            give_up_after: None,
-        };
+        let p = RetryPolicy::Fixed { interval: Duration(5 * MIN), max_attempts: 1, give_up_after: None };
         assert_eq!(p.next(1, 0, 0, &mut rng()), Retry::GiveUp);
-        let p = RetryPolicy::Fixed {
-            interval: Duration(5 * MIN),
-            max_attempts: 3,
-            give_up_after: None,
-        };
+        let p = RetryPolicy::Fixed { interval: Duration(5 * MIN), max_attempts: 3, give_up_after: None };
         assert_eq!(p.next(2, 0, 0, &mut rng()), Retry::After(5 * MIN));
         assert_eq!(p.next(3, 0, 0, &mut rng()), Retry::GiveUp);
     }
 
     #[test]
     fn dd11_give_up_after_bounds_total_time() {
-        let p = RetryPolicy::Fixed {
-            interval: Duration(HOUR),
-            max_attempts: 100,
-            give_up_after: Some(Duration(90 * MIN)),
-        };
+        let p =
+            RetryPolicy::Fixed { interval: Duration(HOUR), max_attempts: 100, give_up_after: Some(Duration(90 * MIN)) };
         assert_eq!(p.next(1, 0, 0, &mut rng()), Retry::After(HOUR));
         assert_eq!(p.next(2, HOUR, HOUR, &mut rng()), Retry::GiveUp);
-        assert_eq!(
-            RetryPolicy::None {}.next(1, 0, 0, &mut rng()),
-            Retry::GiveUp
-        );
+        assert_eq!(RetryPolicy::None {}.next(1, 0, 0, &mut rng()), Retry::GiveUp);
     }
 
     #[test]
@@ -179,18 +152,11 @@ mod tests {
         for attempt in 1..8u32 {
             let base = (10 * SEC * (1 << (attempt - 1))).min(10 * MIN);
             for _ in 0..200 {
-                let Retry::After(w) = mk(Jitter::Full).next(attempt, 0, 0, &mut r) else {
-                    panic!()
-                };
+                let Retry::After(w) = mk(Jitter::Full).next(attempt, 0, 0, &mut r) else { panic!() };
                 assert!(w <= base);
-                let Retry::After(w) = mk(Jitter::Equal).next(attempt, 0, 0, &mut r) else {
-                    panic!()
-                };
+                let Retry::After(w) = mk(Jitter::Equal).next(attempt, 0, 0, &mut r) else { panic!() };
                 assert!(w >= base / 2 && w <= base);
-                let Retry::After(w) = mk(Jitter::Decorrelated).next(attempt, base, 0, &mut r)
-                else {
-                    panic!()
-                };
+                let Retry::After(w) = mk(Jitter::Decorrelated).next(attempt, base, 0, &mut r) else { panic!() };
                 assert!(w >= 10 * SEC && w <= (3 * base).min(10 * MIN));
             }
         }

@@ -54,11 +54,7 @@ impl Level {
     /// Time average over [start, now].
     pub fn time_avg(&self, start: Time, now: Time) -> f64 {
         let area = self.area + self.value as f64 * now.saturating_sub(self.since) as f64;
-        if now > start {
-            area / (now - start) as f64
-        } else {
-            self.value as f64
-        }
+        if now > start { area / (now - start) as f64 } else { self.value as f64 }
     }
     /// The integral so far (level × ticks), for interval averages.
     pub fn area_until(&self, now: Time) -> f64 {
@@ -115,9 +111,7 @@ impl Server {
             next_ticket: 0,
             released: 0,
             held: VecDeque::new(),
-            retry_after_s: spec
-                .retry_after
-                .map(|d| (d.0 / crate::units::SEC).max(1) as u32),
+            retry_after_s: spec.retry_after.map(|d| (d.0 / crate::units::SEC).max(1) as u32),
             service: spec.service_time.compile().expect("validated"),
             by_kind,
             rng,
@@ -137,10 +131,7 @@ impl Server {
 
     #[inline]
     pub fn arrive(&mut self, now: Time, p: Packet) -> Admission {
-        if self.busy >= self.workers
-            && self.queue.len() >= self.limit as usize
-            && p.msg.is_sip_request()
-        {
+        if self.busy >= self.workers && self.queue.len() >= self.limit as usize && p.msg.is_sip_request() {
             self.rejected_503 += 1;
             return Admission::Rejected(p);
         }
@@ -219,11 +210,7 @@ mod tests {
         Packet {
             src: Addr::User(UserId(u)),
             dst: Addr::Node(NodeId(0)),
-            msg: Msg::Sip(Sip::Register {
-                user: UserId(u),
-                expires_s: 3600,
-                sip_instance: false,
-            }),
+            msg: Msg::Sip(Sip::Register { user: UserId(u), expires_s: 3600, sip_instance: false }),
             proxied: false,
         }
     }
@@ -233,19 +220,11 @@ mod tests {
         let spec = NodeSpec {
             workers: 1,
             queue_limit: 2,
-            service_time: Dist::Const {
-                value: Duration(100),
-            },
+            service_time: Dist::Const { value: Duration(100) },
             ..NodeSpec::default()
         };
-        let mut s = Server::new(
-            &spec,
-            crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0),
-        );
-        assert!(matches!(
-            s.arrive(0, reg(1)),
-            Admission::Start(_, NO_TICKET, 100)
-        ));
+        let mut s = Server::new(&spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
+        assert!(matches!(s.arrive(0, reg(1)), Admission::Start(_, NO_TICKET, 100)));
         assert!(matches!(s.arrive(1, reg(2)), Admission::Queued));
         assert!(matches!(s.arrive(2, reg(3)), Admission::Queued));
         assert!(matches!(s.arrive(3, reg(4)), Admission::Rejected(_)));
@@ -262,14 +241,8 @@ mod tests {
     #[test]
     fn msrp_is_released_in_arrival_order_whatever_order_workers_finish() {
         use crate::protocol::{GroupId, Item, MemberId, Msrp, Payload, Session};
-        let spec = NodeSpec {
-            workers: 4,
-            ..NodeSpec::default()
-        };
-        let mut s = Server::new(
-            &spec,
-            crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0),
-        );
+        let spec = NodeSpec { workers: 4, ..NodeSpec::default() };
+        let mut s = Server::new(&spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
         let send = |seq| Packet {
             src: Addr::User(UserId(1)),
             dst: Addr::Node(NodeId(0)),

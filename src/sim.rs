@@ -67,12 +67,7 @@ pub enum RunError {
     #[error(
         "conservation broken for {kind}: in {inflow} (pending_at_warmup + offered + queued_behind) != out {outflow} ({detail})"
     )]
-    Conservation {
-        kind: &'static str,
-        inflow: u64,
-        outflow: u64,
-        detail: String,
-    },
+    Conservation { kind: &'static str, inflow: u64, outflow: u64, detail: String },
 }
 
 pub struct RunOutput {
@@ -120,9 +115,7 @@ impl Sim {
             let id = NodeId(i as u16);
             nodes.push(match spec.kind {
                 NodeKind::Access => NodeFn::Access,
-                NodeKind::Registrar => {
-                    NodeFn::Registrar(Registrar::new(id, world.registrar_users[i]))
-                }
+                NodeKind::Registrar => NodeFn::Registrar(Registrar::new(id, world.registrar_users[i])),
                 NodeKind::Participating => NodeFn::Pf(ParticipatingFunction::new(id, &world)),
                 NodeKind::Controlling => NodeFn::Cf(ControllingFunction::new(id, &world)),
             });
@@ -139,11 +132,7 @@ impl Sim {
             .iter()
             .map(|e| {
                 let EventSpec::Outage { node, at, duration } = e;
-                (
-                    NodeId(model.node_index(node).expect("validated") as u16),
-                    at.0,
-                    duration.0,
-                )
+                (NodeId(model.node_index(node).expect("validated") as u16), at.0, duration.0)
             })
             .collect();
         let users = world.users.len();
@@ -168,11 +157,7 @@ impl Sim {
             series: TimeSeries::default(),
             prev_busy_area: vec![0.0; n],
             window_start: 0,
-            fingerprint: if opts.fingerprint {
-                Some(fnv::FnvHasher::default())
-            } else {
-                None
-            },
+            fingerprint: if opts.fingerprint { Some(fnv::FnvHasher::default()) } else { None },
             online_buf: Vec::new(),
             outages,
             world,
@@ -193,13 +178,8 @@ impl Sim {
         }
         for u in 0..self.world.users.len() {
             let u = UserId(u as u32);
-            let mut ctx = Ctx {
-                now: 0,
-                world: &self.world,
-                stats: &mut self.stats,
-                out: &mut self.out,
-                device_online: &[],
-            };
+            let mut ctx =
+                Ctx { now: 0, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
             if let Some(registered_at) = self.clients.start(&mut ctx, u) {
                 let info = *self.world.user(u);
                 let class = self.world.class_of(u);
@@ -217,8 +197,7 @@ impl Sim {
             let g = GroupId(g as u32);
             let (first, toggle) = self.traffic.start(g, 0);
             if let Some(t) = first {
-                self.queue
-                    .push(t, Event::GroupMessage(g, self.traffic.generation(g)));
+                self.queue.push(t, Event::GroupMessage(g, self.traffic.generation(g)));
             }
             if let Some(t) = toggle {
                 self.queue.push(t, Event::BurstToggle(g));
@@ -270,9 +249,7 @@ impl Sim {
         match ev {
             Event::Arrive(p) => self.arrive(p),
             Event::Done(node, ticket, p) => {
-                let server = self.servers[node.0 as usize]
-                    .as_mut()
-                    .expect("only servers have workers");
+                let server = self.servers[node.0 as usize].as_mut().expect("only servers have workers");
                 if let Some((next, t, s)) = server.done(self.now) {
                     self.queue.push(self.now + s, Event::Done(node, t, next));
                 }
@@ -293,8 +270,7 @@ impl Sim {
                 let (next, msg) = self.traffic.toggle(g, self.now);
                 self.queue.push(next, Event::BurstToggle(g));
                 if let Some(t) = msg {
-                    self.queue
-                        .push(t, Event::GroupMessage(g, self.traffic.generation(g)));
+                    self.queue.push(t, Event::GroupMessage(g, self.traffic.generation(g)));
                 }
             }
             Event::OutageStart(node, dur) => {
@@ -329,8 +305,7 @@ impl Sim {
     fn group_message(&mut self, g: GroupId) {
         let draw = self.traffic.message(g, self.now, &self.world.cfg);
         if let Some(t) = draw.next {
-            self.queue
-                .push(t, Event::GroupMessage(g, self.traffic.generation(g)));
+            self.queue.push(t, Event::GroupMessage(g, self.traffic.generation(g)));
         }
         self.online_buf.clear();
         for m in self.world.group_members(g) {
@@ -343,27 +318,14 @@ impl Sim {
             self.stats.workload_no_sender += 1;
             return;
         }
-        let k =
-            ((draw.pick * self.online_buf.len() as f64) as usize).min(self.online_buf.len() - 1);
+        let k = ((draw.pick * self.online_buf.len() as f64) as usize).min(self.online_buf.len() - 1);
         let (u, m) = self.online_buf[k];
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
-        let item = Item {
-            payload: Payload::Chat,
-            group: g,
-            origin: u,
-            from: u,
-            msg,
-            size: draw.size,
-        };
+        let item = Item { payload: Payload::Chat, group: g, origin: u, from: u, msg, size: draw.size };
         self.stats.workload_messages += 1;
-        let mut ctx = Ctx {
-            now: self.now,
-            world: &self.world,
-            stats: &mut self.stats,
-            out: &mut self.out,
-            device_online: &[],
-        };
+        let mut ctx =
+            Ctx { now: self.now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
         self.clients.send_chat(&mut ctx, u, m, item, draw.composing);
         self.flush(None);
     }
@@ -372,25 +334,15 @@ impl Sim {
         let now = self.now;
         match t {
             Timer::Client(u, ct) => {
-                let mut ctx = Ctx {
-                    now,
-                    world: &self.world,
-                    stats: &mut self.stats,
-                    out: &mut self.out,
-                    device_online: &[],
-                };
+                let mut ctx =
+                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                 self.clients.on_timer(&mut ctx, u, ct);
                 self.flush(None);
             }
             Timer::Registrar(n, rt) => {
                 if let NodeFn::Registrar(r) = &mut self.nodes[n.0 as usize] {
-                    let mut ctx = Ctx {
-                        now,
-                        world: &self.world,
-                        stats: &mut self.stats,
-                        out: &mut self.out,
-                        device_online: &[],
-                    };
+                    let mut ctx =
+                        Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                     r.on_timer(&mut ctx, rt);
                 }
                 self.flush(Some(n));
@@ -410,13 +362,8 @@ impl Sim {
             }
             Timer::Cf(n, ct) => {
                 if let NodeFn::Cf(cf) = &mut self.nodes[n.0 as usize] {
-                    let mut ctx = Ctx {
-                        now,
-                        world: &self.world,
-                        stats: &mut self.stats,
-                        out: &mut self.out,
-                        device_online: &[],
-                    };
+                    let mut ctx =
+                        Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                     cf.on_timer(&mut ctx, ct);
                 }
                 self.flush(Some(n));
@@ -476,12 +423,7 @@ impl Sim {
                     if let Some(resp) = sip.response(503, retry_after) {
                         self.stats.count_response(503);
                         self.stats.sent[MsgKind::SipResponse as usize] += 1;
-                        let r = Packet {
-                            src: Addr::Node(node),
-                            dst: p.src,
-                            msg: Msg::Sip(resp),
-                            proxied: true,
-                        };
+                        let r = Packet { src: Addr::Node(node), dst: p.src, msg: Msg::Sip(resp), proxied: true };
                         self.route(node, r);
                     }
                 }
@@ -505,23 +447,13 @@ impl Sim {
                 pf.handle(&mut ctx, p);
             }
             NodeFn::Cf(cf) => {
-                let mut ctx = Ctx {
-                    now,
-                    world: &self.world,
-                    stats: &mut self.stats,
-                    out: &mut self.out,
-                    device_online: &[],
-                };
+                let mut ctx =
+                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                 cf.handle(&mut ctx, p);
             }
             NodeFn::Registrar(r) => {
-                let mut ctx = Ctx {
-                    now,
-                    world: &self.world,
-                    stats: &mut self.stats,
-                    out: &mut self.out,
-                    device_online: &[],
-                };
+                let mut ctx =
+                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                 r.handle(&mut ctx, p);
             }
             NodeFn::Access => {}
@@ -558,11 +490,7 @@ impl Sim {
     #[inline]
     fn route(&mut self, pos: NodeId, p: Packet) {
         let (hop, _) = self.next_hop(&p);
-        let transport = if matches!(p.msg, Msg::Msrp(_)) {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
+        let transport = if matches!(p.msg, Msg::Msrp(_)) { Transport::Tcp } else { Transport::Udp };
         let Some(delay) = self.net.transit(pos, hop, transport) else {
             self.stats.lost_network += 1;
             return;
@@ -573,9 +501,7 @@ impl Sim {
             let last = match (p.src, p.dst) {
                 (Addr::User(u), _) => &mut self.last_up[u.0 as usize],
                 (_, Addr::User(u)) => &mut self.last_down[u.0 as usize],
-                (Addr::Node(a), Addr::Node(b)) => {
-                    &mut self.last_core[a.0 as usize * self.n_nodes + b.0 as usize]
-                }
+                (Addr::Node(a), Addr::Node(b)) => &mut self.last_core[a.0 as usize * self.n_nodes + b.0 as usize],
             };
             at = at.max(*last);
             *last = at;
@@ -607,17 +533,13 @@ impl Sim {
     fn sample(&mut self) {
         let now = self.now;
         let interval = self.sample_interval;
-        self.series
-            .push("t_s", now as f64 / crate::units::SEC as f64);
-        self.series
-            .push("store.occupancy", self.stats.occupancy.value() as f64);
-        self.series
-            .push("store.bytes", self.stats.bytes.value() as f64);
+        self.series.push("t_s", now as f64 / crate::units::SEC as f64);
+        self.series.push("store.occupancy", self.stats.occupancy.value() as f64);
+        self.series.push("store.bytes", self.stats.bytes.value() as f64);
         let per_min = if now == 0 {
             0.0
         } else {
-            self.stats.deliveries_interval as f64 * (60.0 * crate::units::SEC as f64)
-                / interval as f64
+            self.stats.deliveries_interval as f64 * (60.0 * crate::units::SEC as f64) / interval as f64
         };
         self.series.push("delivery.per_minute", per_min);
         self.stats.deliveries_interval = 0;
@@ -626,15 +548,10 @@ impl Sim {
             let name = &self.world.node_names[i];
             let area = s.busy_level.area_until(now);
             let prev = std::mem::replace(&mut self.prev_busy_area[i], area);
-            let util = if now == 0 {
-                0.0
-            } else {
-                ((area - prev).max(0.0) / (interval as f64 * s.workers as f64)).min(1.0)
-            };
-            self.series
-                .push(&format!("servers.{name}.queue"), s.queue_len() as f64);
-            self.series
-                .push(&format!("servers.{name}.utilisation"), util);
+            let util =
+                if now == 0 { 0.0 } else { ((area - prev).max(0.0) / (interval as f64 * s.workers as f64)).min(1.0) };
+            self.series.push(&format!("servers.{name}.queue"), s.queue_len() as f64);
+            self.series.push(&format!("servers.{name}.utilisation"), util);
         }
         if now + interval <= self.world.horizon {
             self.queue.push(now + interval, Event::Sample);
@@ -647,10 +564,9 @@ impl Sim {
         let (m, n) = self.pending_by_kind();
         self.stats.deferred.pending_at_end = m;
         self.stats.notifications.pending_at_end = n;
-        for (kind, c) in [
-            ("deferred messages", self.stats.deferred),
-            ("deferred notifications", self.stats.notifications),
-        ] {
+        for (kind, c) in
+            [("deferred messages", self.stats.deferred), ("deferred notifications", self.stats.notifications)]
+        {
             if !c.holds() {
                 return Err(RunError::Conservation {
                     kind,
@@ -667,28 +583,16 @@ impl Sim {
             let name = &self.world.node_names[i];
             let util = s.busy_level.time_avg(self.window_start, now) / s.workers as f64;
             metrics.insert(format!("servers.{name}.utilisation"), json!(util));
-            metrics.insert(
-                format!("servers.{name}.queue.peak"),
-                json!(s.queue_level.peak()),
-            );
+            metrics.insert(format!("servers.{name}.queue.peak"), json!(s.queue_level.peak()));
             metrics.insert(
                 format!("servers.{name}.queue.time_avg"),
                 json!(s.queue_level.time_avg(self.window_start, now)),
             );
-            metrics.insert(
-                format!("servers.{name}.rejected_503"),
-                json!(s.rejected_503),
-            );
+            metrics.insert(format!("servers.{name}.rejected_503"), json!(s.rejected_503));
         }
         metrics.insert("run.events".into(), json!(self.events));
-        metrics.insert(
-            "run.sim_time_s".into(),
-            json!(now as f64 / crate::units::SEC as f64),
-        );
-        metrics.insert(
-            "run.window_s".into(),
-            json!(window / crate::units::SEC as f64),
-        );
+        metrics.insert("run.sim_time_s".into(), json!(now as f64 / crate::units::SEC as f64));
+        metrics.insert("run.window_s".into(), json!(window / crate::units::SEC as f64));
         metrics.insert("run.wall_s".into(), json!(wall_s));
         metrics.insert("run.peak_pending_events".into(), json!(self.queue.peak()));
         metrics.insert("run.users".into(), json!(self.world.users.len()));
@@ -704,12 +608,7 @@ impl Sim {
 }
 
 /// Runs a model once and returns the results document (results.json).
-pub fn run_model(
-    model: &Model,
-    seed: u64,
-    params: Value,
-    opts: RunOptions,
-) -> Result<(Value, RunOutput), RunError> {
+pub fn run_model(model: &Model, seed: u64, params: Value, opts: RunOptions) -> Result<(Value, RunOutput), RunError> {
     let out = Sim::new(model, seed, opts).run()?;
     let doc = json!({
         "ddsim_version": env!("CARGO_PKG_VERSION"),

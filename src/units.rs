@@ -13,15 +13,8 @@ pub const MIN: u64 = 60 * SEC;
 pub const HOUR: u64 = 60 * MIN;
 pub const DAY: u64 = 24 * HOUR;
 
-const DURATION_UNITS: [(&str, u64); 7] = [
-    ("us", US),
-    ("µs", US),
-    ("ms", MS),
-    ("s", SEC),
-    ("m", MIN),
-    ("h", HOUR),
-    ("d", DAY),
-];
+const DURATION_UNITS: [(&str, u64); 7] =
+    [("us", US), ("µs", US), ("ms", MS), ("s", SEC), ("m", MIN), ("h", HOUR), ("d", DAY)];
 
 /// A non-negative span of virtual time, in ticks (µs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,9 +40,7 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
     let s = s.trim();
     let end = s
         .char_indices()
-        .find(|(_, c)| {
-            !(c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == 'E' || *c == '-' || *c == '+')
-        })
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == 'E' || *c == '-' || *c == '+'))
         .map(|(i, _)| i)
         .unwrap_or(s.len());
     // `e` may start a unit name in other grammars; none of ours does, so it is part of the number.
@@ -60,17 +51,9 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
 
 /// Parses `"500ms"`, `"32s"`, `"30m"`, `"2h"`, `"7d"`, `"1.5h"`, `"250us"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let expected = || {
-        format!(
-            "expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\" or \"7d\", got \"{s}\""
-        )
-    };
+    let expected = || format!("expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\" or \"7d\", got \"{s}\"");
     let (v, unit) = split_number(s).ok_or_else(expected)?;
-    let mult = DURATION_UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, m)| *m)
-        .ok_or_else(expected)?;
+    let mult = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m).ok_or_else(expected)?;
     if !v.is_finite() {
         return Err(expected());
     }
@@ -123,11 +106,7 @@ pub fn format_duration_short(secs: f64) -> String {
     } else {
         format!("{v:.2}")
     };
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     format!("{s}{u}")
 }
 
@@ -177,11 +156,7 @@ const SIZE_UNITS: [(&str, u64); 7] = [
 pub fn parse_size(s: &str) -> Result<Size, String> {
     let expected = || format!("expected a size like \"300B\", \"2KiB\" or \"1MiB\", got \"{s}\"");
     let (v, unit) = split_number(s).ok_or_else(expected)?;
-    let mult = SIZE_UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, m)| *m)
-        .ok_or_else(expected)?;
+    let mult = SIZE_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m).ok_or_else(expected)?;
     if !v.is_finite() {
         return Err(expected());
     }
@@ -215,9 +190,7 @@ impl<'de> Deserialize<'de> for Size {
         impl serde::de::Visitor<'_> for V {
             type Value = Size;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a size string like \"300B\", \"2KiB\" or \"1MiB\", or a number of bytes",
-                )
+                f.write_str("a size string like \"300B\", \"2KiB\" or \"1MiB\", or a number of bytes")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
                 parse_size(v).map_err(E::custom)
@@ -226,9 +199,7 @@ impl<'de> Deserialize<'de> for Size {
                 Ok(Size(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v)
-                    .map(Size)
-                    .map_err(|_| E::custom(format!("a size cannot be negative, got {v}")))
+                u64::try_from(v).map(Size).map_err(|_| E::custom(format!("a size cannot be negative, got {v}")))
             }
         }
         d.deserialize_any(V)
@@ -266,11 +237,7 @@ impl Rate {
 impl Serialize for Rate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let h = self.per_hour();
-        let txt = if (h - h.round()).abs() < 1e-9 {
-            format!("{}/h", h.round())
-        } else {
-            format!("{}/s", self.0)
-        };
+        let txt = if (h - h.round()).abs() < 1e-9 { format!("{}/h", h.round()) } else { format!("{}/s", self.0) };
         s.serialize_str(&txt)
     }
 }

@@ -137,36 +137,20 @@ impl World {
     }
     /// The membership of `u` in `g`, if any.
     pub fn membership(&self, u: UserId, g: GroupId) -> Option<MemberId> {
-        self.memberships(u)
-            .iter()
-            .copied()
-            .find(|m| self.members[m.0 as usize].group == g)
+        self.memberships(u).iter().copied().find(|m| self.members[m.0 as usize].group == g)
     }
     pub fn nodes_of(&self, kind: NodeKind) -> impl Iterator<Item = NodeId> + '_ {
-        self.node_kinds
-            .iter()
-            .enumerate()
-            .filter(move |(_, k)| **k == kind)
-            .map(|(i, _)| NodeId(i as u16))
+        self.node_kinds.iter().enumerate().filter(move |(_, k)| **k == kind).map(|(i, _)| NodeId(i as u16))
     }
 
     /// Builds the static world from a validated model.
     pub fn build(model: &Model, seed: u64) -> World {
         let nodes = &model.topology.nodes;
         let of = |k: NodeKind| -> Vec<NodeId> {
-            nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.kind == k)
-                .map(|(i, _)| NodeId(i as u16))
-                .collect()
+            nodes.iter().enumerate().filter(|(_, n)| n.kind == k).map(|(i, _)| NodeId(i as u16)).collect()
         };
-        let (registrars, pfs, cfs, access) = (
-            of(NodeKind::Registrar),
-            of(NodeKind::Participating),
-            of(NodeKind::Controlling),
-            of(NodeKind::Access),
-        );
+        let (registrars, pfs, cfs, access) =
+            (of(NodeKind::Registrar), of(NodeKind::Participating), of(NodeKind::Controlling), of(NodeKind::Access));
         let mut classes = vec![];
         for c in &model.population {
             let online = c.online.compile().expect("validated");
@@ -184,11 +168,7 @@ impl World {
             classes.push(Class {
                 name: c.class.clone(),
                 always_online: c.always_online,
-                p_online: if c.always_online || on + off <= 0.0 {
-                    1.0
-                } else {
-                    on / (on + off)
-                },
+                p_online: if c.always_online || on + off <= 0.0 { 1.0 } else { on / (on + off) },
                 online,
                 offline,
                 ungraceful: c.ungraceful_offline,
@@ -235,22 +215,13 @@ impl World {
         let mut groups = vec![];
         let mut members: Vec<MemberInfo> = vec![];
         let mut cf_groups = vec![0u32; nodes.len()];
-        let counts: Vec<Sampler> = model
-            .groups
-            .members
-            .iter()
-            .map(|m| m.count.compile().expect("validated"))
-            .collect();
+        let counts: Vec<Sampler> = model.groups.members.iter().map(|m| m.count.compile().expect("validated")).collect();
         for g in 0..model.groups.count {
             let mut r = rng::stream(seed, Stream::Setup, g as u64);
             let first = members.len() as u32;
             let mut chosen: Vec<u32> = vec![];
             for (mi, spec) in model.groups.members.iter().enumerate() {
-                let (_, lo, hi) = class_ranges
-                    .iter()
-                    .find(|(n, _, _)| *n == spec.class)
-                    .expect("validated")
-                    .clone();
+                let (_, lo, hi) = class_ranges.iter().find(|(n, _, _)| *n == spec.class).expect("validated").clone();
                 let size = (hi - lo) as usize;
                 let k = (counts[mi].sample_u64(&mut r) as usize).min(size);
                 for i in rand::seq::index::sample(&mut r, size, k).into_iter() {
@@ -282,12 +253,7 @@ impl World {
                 });
             }
             let cf = cfs[g as usize % cfs.len()];
-            groups.push(GroupInfo {
-                cf,
-                cf_local: cf_groups[cf.0 as usize],
-                first,
-                count: chosen.len() as u32,
-            });
+            groups.push(GroupInfo { cf, cf_local: cf_groups[cf.0 as usize], first, count: chosen.len() as u32 });
             cf_groups[cf.0 as usize] += 1;
         }
         // Per-user membership lists (CSR) and PF-local membership indices.
@@ -381,44 +347,29 @@ impl Traffic {
         let gaps = match &model.groups.message_rate {
             MessageRate::Rate(r) => {
                 if r.0 > 0.0 {
-                    crate::dist::Dist::Exp {
-                        mean: crate::units::Duration((SEC as f64 / r.0).round().max(1.0) as u64),
-                    }
-                    .compile()
-                    .expect("positive mean")
+                    crate::dist::Dist::Exp { mean: crate::units::Duration((SEC as f64 / r.0).round().max(1.0) as u64) }
+                        .compile()
+                        .expect("positive mean")
                 } else {
                     Sampler::Const(f64::INFINITY)
                 }
             }
             MessageRate::Gaps(d) => d.compile().expect("validated"),
         };
-        let bursty = model.groups.bursty.as_ref().map(|b| {
-            (
-                b.on.compile().expect("validated"),
-                b.off.compile().expect("validated"),
-            )
-        });
+        let bursty = model
+            .groups
+            .bursty
+            .as_ref()
+            .map(|b| (b.on.compile().expect("validated"), b.off.compile().expect("validated")));
         let groups = (0..model.groups.count)
-            .map(|g| GroupTraffic {
-                rng: rng::stream(seed, Stream::Traffic, g as u64),
-                on: true,
-                generation: 0,
-            })
+            .map(|g| GroupTraffic { rng: rng::stream(seed, Stream::Traffic, g as u64), on: true, generation: 0 })
             .collect();
-        Traffic {
-            groups,
-            gaps,
-            bursty,
-        }
+        Traffic { groups, gaps, bursty }
     }
 
     fn gap(&mut self, g: usize) -> Option<u64> {
         let v = self.gaps.sample(&mut self.groups[g].rng);
-        if v.is_finite() {
-            Some(v.round().max(1.0) as u64)
-        } else {
-            None
-        }
+        if v.is_finite() { Some(v.round().max(1.0) as u64) } else { None }
     }
 
     /// First events of group `g`: its first message, and its first burst toggle.
@@ -435,20 +386,12 @@ impl Traffic {
                     0.5
                 };
                 t.on = t.rng.random::<f64>() < p_on;
-                let d = if t.on {
-                    on.sample_u64(&mut t.rng)
-                } else {
-                    off.sample_u64(&mut t.rng)
-                };
+                let d = if t.on { on.sample_u64(&mut t.rng) } else { off.sample_u64(&mut t.rng) };
                 Some(now + d.max(1))
             }
             None => None,
         };
-        let first = if self.groups[gi].on {
-            self.gap(gi).map(|d| now + d)
-        } else {
-            None
-        };
+        let first = if self.groups[gi].on { self.gap(gi).map(|d| now + d) } else { None };
         (first, toggle)
     }
 
@@ -463,16 +406,8 @@ impl Traffic {
         let t = &mut self.groups[gi];
         t.on = !t.on;
         t.generation += 1;
-        let d = if t.on {
-            on.sample_u64(&mut t.rng)
-        } else {
-            off.sample_u64(&mut t.rng)
-        };
-        let next_msg = if self.groups[gi].on {
-            self.gap(gi).map(|x| now + x)
-        } else {
-            None
-        };
+        let d = if t.on { on.sample_u64(&mut t.rng) } else { off.sample_u64(&mut t.rng) };
+        let next_msg = if self.groups[gi].on { self.gap(gi).map(|x| now + x) } else { None };
         (now + d.max(1), next_msg)
     }
 
@@ -483,21 +418,9 @@ impl Traffic {
         let gi = g.0 as usize;
         let t = &mut self.groups[gi];
         let pick = t.rng.random::<f64>();
-        let size = cfg
-            .message_size
-            .sample_u64(&mut t.rng)
-            .clamp(1, u32::MAX as u64) as u32;
+        let size = cfg.message_size.sample_u64(&mut t.rng).clamp(1, u32::MAX as u64) as u32;
         let composing = t.rng.random::<f64>() < cfg.is_composing;
-        let next = if self.groups[gi].on {
-            self.gap(gi).map(|d| now + d)
-        } else {
-            None
-        };
-        MessageDraw {
-            pick,
-            size,
-            composing,
-            next,
-        }
+        let next = if self.groups[gi].on { self.gap(gi).map(|d| now + d) } else { None };
+        MessageDraw { pick, size, composing, next }
     }
 }

@@ -43,13 +43,7 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
-            peak: 0,
-        }
+        EventQueue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), seq: 0, peak: 0 }
     }
 
     #[inline]
@@ -64,11 +58,7 @@ impl<E> EventQueue<E> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.heap.push(Key {
-            time,
-            seq: self.seq,
-            slot,
-        });
+        self.heap.push(Key { time, seq: self.seq, slot });
         self.seq += 1;
         if self.heap.len() > self.peak {
             self.peak = self.heap.len();
@@ -79,9 +69,7 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn pop(&mut self) -> Option<(Time, E)> {
         let k = self.heap.pop()?;
-        let e = self.slots[k.slot as usize]
-            .take()
-            .expect("every key has a payload");
+        let e = self.slots[k.slot as usize].take().expect("every key has a payload");
         self.free.push(k.slot);
         Some((k.time, e))
     }
@@ -120,10 +108,7 @@ mod tests {
         q.push(10, "a2");
         q.push(10, "a3");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
-        assert_eq!(
-            order,
-            vec![(10, "a1"), (10, "a2"), (10, "a3"), (20, "b"), (30, "c")]
-        );
+        assert_eq!(order, vec![(10, "a1"), (10, "a2"), (10, "a3"), (20, "b"), (30, "c")]);
         assert_eq!(q.peak(), 5);
     }
 

@@ -8,8 +8,7 @@ use super::{ClientTimer, Ctx, Timer};
 use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::protocol::{
-    Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Payload, Reason, Role, Session, Sip,
-    UserId,
+    Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Payload, Reason, Role, Session, Sip, UserId,
 };
 use crate::workload::World;
 use rand::Rng as _;
@@ -51,11 +50,7 @@ pub struct Clients {
 /// (3GPP TS 24.229 §5.1.1.4).
 pub fn refresh_interval(expiry_s: u32) -> u64 {
     let e = expiry_s as u64 * crate::units::SEC;
-    if expiry_s > 1200 {
-        e - 600 * crate::units::SEC
-    } else {
-        e / 2
-    }
+    if expiry_s > 1200 { e - 600 * crate::units::SEC } else { e / 2 }
 }
 
 impl Clients {
@@ -64,15 +59,9 @@ impl Clients {
         let s = world.seed;
         Clients {
             st: vec![ClientState::default(); n],
-            presence: (0..n)
-                .map(|u| rng::stream(s, Stream::Presence, u as u64))
-                .collect(),
-            behaviour: (0..n)
-                .map(|u| rng::stream(s, Stream::Behaviour, u as u64))
-                .collect(),
-            registration: (0..n)
-                .map(|u| rng::stream(s, Stream::Registration, u as u64))
-                .collect(),
+            presence: (0..n).map(|u| rng::stream(s, Stream::Presence, u as u64)).collect(),
+            behaviour: (0..n).map(|u| rng::stream(s, Stream::Behaviour, u as u64)).collect(),
+            registration: (0..n).map(|u| rng::stream(s, Stream::Registration, u as u64)).collect(),
             online: vec![false; n],
         }
     }
@@ -91,11 +80,7 @@ impl Clients {
         let online = class.always_online || r.random::<f64>() < class.p_online;
         self.online[i] = online;
         if !class.always_online {
-            let d = if online {
-                class.online.sample_u64(r)
-            } else {
-                class.offline.sample_u64(r)
-            };
+            let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
             ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
         }
         if !online {
@@ -106,10 +91,7 @@ impl Clients {
         let ago = self.registration[i].random_range(0..refresh.max(1));
         let st = &mut self.st[i];
         st.reg_generation += 1;
-        ctx.timer(
-            ctx.now + refresh - ago,
-            Timer::Client(u, ClientTimer::Refresh(st.reg_generation)),
-        );
+        ctx.timer(ctx.now + refresh - ago, Timer::Client(u, ClientTimer::Refresh(st.reg_generation)));
         Some(ctx.now.saturating_sub(ago))
     }
 
@@ -122,18 +104,10 @@ impl Clients {
         ctx.send(
             Self::addr(u),
             Addr::Node(info.registrar),
-            Msg::Sip(Sip::Register {
-                user: u,
-                expires_s,
-                sip_instance,
-                generation,
-            }),
+            Msg::Sip(Sip::Register { user: u, expires_s, sip_instance, generation }),
         );
         if expires_s > 0 {
-            ctx.timer(
-                ctx.now + ctx.world.cfg.timer_b,
-                Timer::Client(u, ClientTimer::RegisterTimeout(generation)),
-            );
+            ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Client(u, ClientTimer::RegisterTimeout(generation)));
         }
     }
 
@@ -148,10 +122,7 @@ impl Clients {
             .min(cfg.register_retry_max as f64);
         let wait = (w * self.registration[i].random_range(0.5..=1.0)) as u64;
         ctx.stats.registrations_failed += 1;
-        ctx.timer(
-            ctx.now + wait.max(1),
-            Timer::Client(u, ClientTimer::RegisterRetry(st.reg_generation)),
-        );
+        ctx.timer(ctx.now + wait.max(1), Timer::Client(u, ClientTimer::RegisterRetry(st.reg_generation)));
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, u: UserId, t: ClientTimer) {
@@ -177,19 +148,11 @@ impl Clients {
                     self.register(ctx, u, e);
                 }
             }
-            ClientTimer::Answer {
-                period,
-                member,
-                generation,
-                status,
-            } => {
+            ClientTimer::Answer { period, member, generation, status } => {
                 if !self.online[i] || period != self.st[i].period {
                     return;
                 }
-                let Some(s) = self.st[i]
-                    .sessions
-                    .iter_mut()
-                    .find(|s| s.member == member && s.generation == generation)
+                let Some(s) = self.st[i].sessions.iter_mut().find(|s| s.member == member && s.generation == generation)
                 else {
                     return;
                 };
@@ -200,41 +163,20 @@ impl Clients {
                     s.leave = b.random::<f64>() < class.bye_during_delivery;
                     s.reply = b.random::<f64>() < class.reply_during_delivery;
                 } else {
-                    self.st[i]
-                        .sessions
-                        .retain(|s| !(s.member == member && s.generation == generation));
+                    self.st[i].sessions.retain(|s| !(s.member == member && s.generation == generation));
                 }
                 let pf = ctx.world.user(u).pf;
-                let dialog = Dialog {
-                    role: Role::Deferred,
-                    id: member.0,
-                    generation,
-                };
+                let dialog = Dialog { role: Role::Deferred, id: member.0, generation };
                 ctx.send(
                     Self::addr(u),
                     Addr::Node(pf),
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Invite,
-                        status,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Invite, status, retry_after_s: None }),
                 );
             }
-            ClientTimer::Displayed {
-                period,
-                member,
-                item,
-                deferred_generation,
-            } => {
+            ClientTimer::Displayed { period, member, item, deferred_generation } => {
                 if self.online[i] && period == self.st[i].period {
                     let session = match deferred_generation {
-                        Some(g)
-                            if self.st[i]
-                                .sessions
-                                .iter()
-                                .any(|s| s.member == member && s.generation == g) =>
-                        {
+                        Some(g) if self.st[i].sessions.iter().any(|s| s.member == member && s.generation == g) => {
                             Session::Deferred(member, g)
                         }
                         _ => Session::Live(member),
@@ -264,19 +206,8 @@ impl Clients {
                 let pf = ctx.world.user(u).pf;
                 for s in std::mem::take(&mut self.st[i].sessions) {
                     if s.accepted {
-                        let dialog = Dialog {
-                            role: Role::Deferred,
-                            id: s.member.0,
-                            generation: s.generation,
-                        };
-                        ctx.send(
-                            Self::addr(u),
-                            Addr::Node(pf),
-                            Msg::Sip(Sip::Bye {
-                                dialog,
-                                reason: Reason::None,
-                            }),
-                        );
+                        let dialog = Dialog { role: Role::Deferred, id: s.member.0, generation: s.generation };
+                        ctx.send(Self::addr(u), Addr::Node(pf), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
                     }
                 }
                 self.register(ctx, u, 0);
@@ -300,42 +231,20 @@ impl Clients {
         if !self.online[i] {
             return;
         }
-        let d = ctx
-            .world
-            .class_of(u)
-            .reregister_delay
-            .sample_u64(&mut self.registration[i]);
-        ctx.timer(
-            ctx.now + d,
-            Timer::Client(u, ClientTimer::Reregister(self.st[i].period)),
-        );
+        let d = ctx.world.class_of(u).reregister_delay.sample_u64(&mut self.registration[i]);
+        ctx.timer(ctx.now + d, Timer::Client(u, ClientTimer::Reregister(self.st[i].period)));
     }
 
     /// The workload has this user send a chat message (and maybe isComposing first) in group
     /// `member`. It goes in the deferred-delivery session if one is up (DD-15), else in the live one.
-    pub fn send_chat(
-        &mut self,
-        ctx: &mut Ctx,
-        u: UserId,
-        member: MemberId,
-        item: Item,
-        composing: bool,
-    ) {
+    pub fn send_chat(&mut self, ctx: &mut Ctx, u: UserId, member: MemberId, item: Item, composing: bool) {
         let i = u.0 as usize;
-        let session = match self.st[i]
-            .sessions
-            .iter()
-            .find(|s| s.member == member && s.accepted)
-        {
+        let session = match self.st[i].sessions.iter().find(|s| s.member == member && s.accepted) {
             Some(s) => Session::Deferred(member, s.generation),
             None => Session::Live(member),
         };
         if composing {
-            let c = Item {
-                payload: Payload::IsComposing,
-                size: 250,
-                ..item
-            };
+            let c = Item { payload: Payload::IsComposing, size: 250, ..item };
             self.send_item(ctx, u, session, c);
         }
         self.send_item(ctx, u, session, item);
@@ -346,17 +255,7 @@ impl Clients {
         let chunk = ctx.world.cfg.chunk_size;
         let chunks = item.size.div_ceil(chunk).max(1) as u16;
         for c in 1..=chunks {
-            ctx.send(
-                Self::addr(u),
-                Addr::Node(pf),
-                Msg::Msrp(Msrp::Send {
-                    session,
-                    item,
-                    chunk: c,
-                    chunks,
-                    seq: 0,
-                }),
-            );
+            ctx.send(Self::addr(u), Addr::Node(pf), Msg::Msrp(Msrp::Send { session, item, chunk: c, chunks, seq: 0 }));
         }
     }
 
@@ -365,12 +264,7 @@ impl Clients {
         let i = u.0 as usize;
         let pf = ctx.world.user(u).pf;
         match msg {
-            Msg::Sip(Sip::Response {
-                dialog,
-                method: Method::Register,
-                status,
-                ..
-            }) => {
+            Msg::Sip(Sip::Response { dialog, method: Method::Register, status, .. }) => {
                 let st = &mut self.st[i];
                 if dialog.generation != st.reg_generation {
                     return;
@@ -380,19 +274,13 @@ impl Clients {
                 if status == 200 {
                     st.reg_failures = 0;
                     let e = ctx.world.class_of(u).expiry_s;
-                    ctx.timer(
-                        ctx.now + refresh_interval(e),
-                        Timer::Client(u, ClientTimer::Refresh(st.reg_generation)),
-                    );
+                    ctx.timer(ctx.now + refresh_interval(e), Timer::Client(u, ClientTimer::Refresh(st.reg_generation)));
                 } else {
                     self.registration_failed(ctx, u);
                 }
             }
             Msg::Sip(Sip::Response { .. }) => {}
-            Msg::Sip(Sip::Invite {
-                dialog,
-                invite: Invite::Deferred(_),
-            }) => {
+            Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(_) }) => {
                 let member = MemberId(dialog.id);
                 let class = ctx.world.class_of(u);
                 let b = &mut self.behaviour[i];
@@ -418,53 +306,25 @@ impl Clients {
                 let period = st.period;
                 ctx.timer(
                     ctx.now + delay,
-                    Timer::Client(
-                        u,
-                        ClientTimer::Answer {
-                            period,
-                            member,
-                            generation: dialog.generation,
-                            status,
-                        },
-                    ),
+                    Timer::Client(u, ClientTimer::Answer { period, member, generation: dialog.generation, status }),
                 );
             }
             Msg::Sip(Sip::Invite { .. }) => {}
             Msg::Sip(Sip::Ack { .. }) => {}
             Msg::Sip(Sip::Bye { dialog, .. }) => {
-                self.st[i]
-                    .sessions
-                    .retain(|s| !(s.member.0 == dialog.id && s.generation == dialog.generation));
+                self.st[i].sessions.retain(|s| !(s.member.0 == dialog.id && s.generation == dialog.generation));
                 ctx.send(
                     Self::addr(u),
                     Addr::Node(pf),
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Bye,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Bye, status: 200, retry_after_s: None }),
                 );
             }
             Msg::Sip(_) => {}
-            Msg::Msrp(Msrp::Send {
-                session,
-                item,
-                chunk,
-                chunks,
-                seq,
-            }) => {
+            Msg::Msrp(Msrp::Send { session, item, chunk, chunks, seq }) => {
                 ctx.send(
                     Self::addr(u),
                     Addr::Node(pf),
-                    Msg::Msrp(Msrp::Ok {
-                        session,
-                        item,
-                        chunk,
-                        chunks,
-                        seq,
-                        received_at: ctx.now,
-                    }),
+                    Msg::Msrp(Msrp::Ok { session, item, chunk, chunks, seq, received_at: ctx.now }),
                 );
                 if chunk == chunks {
                     self.received(ctx, u, session, item);
@@ -505,12 +365,7 @@ impl Clients {
                     ctx.now + d,
                     Timer::Client(
                         u,
-                        ClientTimer::Displayed {
-                            period,
-                            member,
-                            item: imdn(Payload::Displayed),
-                            deferred_generation,
-                        },
+                        ClientTimer::Displayed { period, member, item: imdn(Payload::Displayed), deferred_generation },
                     ),
                 );
             }
@@ -519,11 +374,7 @@ impl Clients {
             }
         }
         let Some(g) = deferred_generation else { return };
-        let Some(s) = self.st[i]
-            .sessions
-            .iter_mut()
-            .find(|s| s.member == member && s.generation == g)
-        else {
+        let Some(s) = self.st[i].sessions.iter_mut().find(|s| s.member == member && s.generation == g) else {
             return;
         };
         s.items += 1;
@@ -532,42 +383,19 @@ impl Clients {
         }
         let (reply, leave) = (s.reply, s.leave);
         if reply {
-            let c = Item {
-                payload: Payload::IsComposing,
-                group: item.group,
-                origin: u,
-                from: u,
-                msg: 0,
-                size: 250,
-            };
+            let c = Item { payload: Payload::IsComposing, group: item.group, origin: u, from: u, msg: 0, size: 250 };
             self.send_item(ctx, u, session, c);
         }
         if leave {
-            self.st[i]
-                .sessions
-                .retain(|s| !(s.member == member && s.generation == g));
+            self.st[i].sessions.retain(|s| !(s.member == member && s.generation == g));
             let pf = ctx.world.user(u).pf;
-            let dialog = Dialog {
-                role: Role::Deferred,
-                id: member.0,
-                generation: g,
-            };
-            ctx.send(
-                Self::addr(u),
-                Addr::Node(pf),
-                Msg::Sip(Sip::Bye {
-                    dialog,
-                    reason: Reason::CallCompleted,
-                }),
-            );
+            let dialog = Dialog { role: Role::Deferred, id: member.0, generation: g };
+            ctx.send(Self::addr(u), Addr::Node(pf), Msg::Sip(Sip::Bye { dialog, reason: Reason::CallCompleted }));
         }
     }
 
     /// Whether the user has accepted a deferred-delivery session for `member` (for tests and traces).
     pub fn in_deferred_session(&self, u: UserId, member: MemberId) -> bool {
-        self.st[u.0 as usize]
-            .sessions
-            .iter()
-            .any(|s| s.member == member && s.accepted)
+        self.st[u.0 as usize].sessions.iter().any(|s| s.member == member && s.accepted)
     }
 }

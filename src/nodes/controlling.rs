@@ -7,8 +7,8 @@
 use super::{CfTimer, Ctx, Timer};
 use crate::engine::Time;
 use crate::protocol::{
-    Addr, Dialog, GroupId, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload,
-    Reason, Role, Session, Sip, UserId,
+    Addr, Dialog, GroupId, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload, Reason, Role, Session,
+    Sip, UserId,
 };
 use std::rc::Rc;
 
@@ -58,12 +58,7 @@ impl ControllingFunction {
                 last_chat: 0,
                 idle_generation: 0,
                 members: vec![
-                    CfMember {
-                        leg: Leg::Out,
-                        generation: 0,
-                        subscribed: false,
-                        pending: vec![]
-                    };
+                    CfMember { leg: Leg::Out, generation: 0, subscribed: false, pending: vec![] };
                     g.count as usize
                 ],
                 participants: Rc::from(Vec::new()),
@@ -122,10 +117,7 @@ impl ControllingFunction {
         g.idle_generation += 1;
         let (group, ig) = (g.group, g.idle_generation);
         ctx.stats.groups_restarts += 1;
-        ctx.timer(
-            ctx.now + ctx.world.cfg.idle_timeout,
-            Timer::Cf(self.id, CfTimer::Idle(group, ig)),
-        );
+        ctx.timer(ctx.now + ctx.world.cfg.idle_timeout, Timer::Cf(self.id, CfTimer::Idle(group, ig)));
         for pos in 0..self.groups[gl].members.len() {
             if self.groups[gl].members[pos].leg == Leg::Out {
                 self.groups[gl].members[pos].leg = Leg::Inviting;
@@ -141,25 +133,11 @@ impl ControllingFunction {
             let m = Self::member_id(ctx, g, pos);
             let mm = &mut g.members[pos];
             mm.generation += 1;
-            let dialog = Dialog {
-                role: Role::Leg,
-                id: m.0,
-                generation: mm.generation,
-            };
-            let invite = Invite::Join {
-                member: m,
-                contribution_id: g.contribution,
-                participants: participants.clone(),
-            };
-            ctx.send(
-                Addr::Node(self.id),
-                Self::pf_of(ctx, m),
-                Msg::Sip(Sip::Invite { dialog, invite }),
-            );
-            ctx.timer(
-                ctx.now + ctx.world.cfg.timer_b,
-                Timer::Cf(self.id, CfTimer::JoinTimeout(m, mm.generation)),
-            );
+            let dialog = Dialog { role: Role::Leg, id: m.0, generation: mm.generation };
+            let invite =
+                Invite::Join { member: m, contribution_id: g.contribution, participants: participants.clone() };
+            ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(Sip::Invite { dialog, invite }));
+            ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Cf(self.id, CfTimer::JoinTimeout(m, mm.generation)));
         }
     }
 
@@ -172,38 +150,19 @@ impl ControllingFunction {
             let m = Self::member_id(ctx, g, pos);
             let mm = &mut g.members[pos];
             if mm.leg != Leg::Out {
-                let dialog = Dialog {
-                    role: Role::Leg,
-                    id: m.0,
-                    generation: mm.generation,
-                };
-                ctx.send(
-                    me,
-                    Self::pf_of(ctx, m),
-                    Msg::Sip(Sip::Bye {
-                        dialog,
-                        reason: Reason::None,
-                    }),
-                );
+                let dialog = Dialog { role: Role::Leg, id: m.0, generation: mm.generation };
+                ctx.send(me, Self::pf_of(ctx, m), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
                 mm.leg = Leg::Out;
                 ctx.stats.groups_copies_lost += mm.pending.len() as u64;
                 mm.pending.clear();
             }
             if mm.subscribed {
                 mm.subscribed = false;
-                let dialog = Dialog {
-                    role: Role::Conference,
-                    id: m.0,
-                    generation: 0,
-                };
+                let dialog = Dialog { role: Role::Conference, id: m.0, generation: 0 };
                 ctx.send(
                     me,
                     Self::pf_of(ctx, m),
-                    Msg::Sip(Sip::ConfNotify {
-                        dialog,
-                        participants: Rc::from(Vec::new()),
-                        terminated: true,
-                    }),
+                    Msg::Sip(Sip::ConfNotify { dialog, participants: Rc::from(Vec::new()), terminated: true }),
                 );
             }
         }
@@ -215,16 +174,8 @@ impl ControllingFunction {
         for pos in 0..g.members.len() {
             if g.members[pos].subscribed {
                 let m = Self::member_id(ctx, g, pos);
-                let dialog = Dialog {
-                    role: Role::Conference,
-                    id: m.0,
-                    generation: 0,
-                };
-                let n = Sip::ConfNotify {
-                    dialog,
-                    participants: participants.clone(),
-                    terminated: false,
-                };
+                let dialog = Dialog { role: Role::Conference, id: m.0, generation: 0 };
+                let n = Sip::ConfNotify { dialog, participants: participants.clone(), terminated: false };
                 ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(n));
             }
         }
@@ -237,13 +188,7 @@ impl ControllingFunction {
             ctx.send(
                 Addr::Node(self.id),
                 to,
-                Msg::Msrp(Msrp::Send {
-                    session: Session::Leg(m),
-                    item,
-                    chunk: c,
-                    chunks,
-                    seq: 0,
-                }),
+                Msg::Msrp(Msrp::Send { session: Session::Leg(m), item, chunk: c, chunks, seq: 0 }),
             );
         }
     }
@@ -275,10 +220,7 @@ impl ControllingFunction {
                     self.teardown(ctx, gl);
                 } else {
                     grp.idle_generation += 1;
-                    ctx.timer(
-                        due,
-                        Timer::Cf(self.id, CfTimer::Idle(g, grp.idle_generation)),
-                    );
+                    ctx.timer(due, Timer::Cf(self.id, CfTimer::Idle(g, grp.idle_generation)));
                 }
             }
             CfTimer::JoinTimeout(m, generation) => {
@@ -299,10 +241,7 @@ impl ControllingFunction {
     pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         match p.msg {
-            Msg::Sip(Sip::Invite {
-                dialog,
-                invite: Invite::Rejoin { member },
-            }) => {
+            Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member } }) => {
                 let mi = *ctx.world.member(member);
                 let gl = Self::local(ctx, mi.group);
                 let was_active = self.groups[gl].active;
@@ -317,23 +256,13 @@ impl ControllingFunction {
                 ctx.send(
                     me,
                     p.src,
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Invite,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None }),
                 );
                 for it in pending {
                     self.send_item(ctx, member, it);
                 }
             }
-            Msg::Sip(Sip::Response {
-                dialog,
-                method: Method::Invite,
-                status,
-                ..
-            }) if dialog.role == Role::Leg => {
+            Msg::Sip(Sip::Response { dialog, method: Method::Invite, status, .. }) if dialog.role == Role::Leg => {
                 let m = MemberId(dialog.id);
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
@@ -363,12 +292,7 @@ impl ControllingFunction {
                 ctx.send(
                     me,
                     p.src,
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Bye,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Bye, status: 200, retry_after_s: None }),
                 );
                 if mm.leg != Leg::Out {
                     mm.leg = Leg::Out;
@@ -385,53 +309,19 @@ impl ControllingFunction {
                 ctx.send(
                     me,
                     p.src,
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Subscribe,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Subscribe, status: 200, retry_after_s: None }),
                 );
                 let active = self.groups[gl].active;
                 let subscribe = expires_s > 0 && active;
                 self.groups[gl].members[mi.pos as usize].subscribed = subscribe;
-                let participants = if subscribe {
-                    self.participants(ctx, gl)
-                } else {
-                    Rc::from(Vec::new())
-                };
+                let participants = if subscribe { self.participants(ctx, gl) } else { Rc::from(Vec::new()) };
                 // RFC 6665 §4.2.1: the notifier sends a NOTIFY at once; for an unsubscribe (or a
                 // session that ended) it carries Subscription-State: terminated.
-                ctx.send(
-                    me,
-                    p.src,
-                    Msg::Sip(Sip::ConfNotify {
-                        dialog,
-                        participants,
-                        terminated: !subscribe,
-                    }),
-                );
+                ctx.send(me, p.src, Msg::Sip(Sip::ConfNotify { dialog, participants, terminated: !subscribe }));
             }
             Msg::Sip(_) => {}
-            Msg::Msrp(Msrp::Send {
-                session: Session::Leg(m),
-                item,
-                chunk,
-                chunks,
-                seq,
-            }) => {
-                ctx.send(
-                    me,
-                    p.src,
-                    Msg::Msrp(Msrp::Ok {
-                        session: Session::Leg(m),
-                        item,
-                        chunk,
-                        chunks,
-                        seq,
-                        received_at: ctx.now,
-                    }),
-                );
+            Msg::Msrp(Msrp::Send { session: Session::Leg(m), item, chunk, chunks, .. }) => {
+                // Legs between servers use Failure-Report: partial: no 200 (see `protocol::Msrp`).
                 if chunk != chunks {
                     return;
                 }
@@ -452,23 +342,19 @@ impl ControllingFunction {
                             if pos == mi.pos as usize {
                                 continue;
                             }
-                            if item.payload == Payload::IsComposing
-                                && self.groups[gl].members[pos].leg != Leg::In
-                            {
+                            if item.payload == Payload::IsComposing && self.groups[gl].members[pos].leg != Leg::In {
                                 continue;
                             }
                             self.forward(ctx, gl, pos, item);
                         }
                     }
-                    Payload::Delivered | Payload::Displayed => {
-                        match ctx.world.membership(item.origin, mi.group) {
-                            Some(target) => {
-                                let pos = ctx.world.member(target).pos as usize;
-                                self.forward(ctx, gl, pos, item);
-                            }
-                            None => ctx.stats.imdn_undeliverable += 1,
+                    Payload::Delivered | Payload::Displayed => match ctx.world.membership(item.origin, mi.group) {
+                        Some(target) => {
+                            let pos = ctx.world.member(target).pos as usize;
+                            self.forward(ctx, gl, pos, item);
                         }
-                    }
+                        None => ctx.stats.imdn_undeliverable += 1,
+                    },
                     Payload::GroupState => {}
                 }
             }

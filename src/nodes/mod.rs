@@ -46,19 +46,9 @@ pub enum ClientTimer {
     /// Re-register after the access network recovered (device period).
     Reregister(u32),
     /// Answer a deferred-delivery INVITE (device period, membership, INVITE generation, status).
-    Answer {
-        period: u32,
-        member: MemberId,
-        generation: u32,
-        status: u16,
-    },
+    Answer { period: u32, member: MemberId, generation: u32, status: u16 },
     /// Send an IMDN "displayed" for an item (device period).
-    Displayed {
-        period: u32,
-        member: MemberId,
-        item: Item,
-        deferred_generation: Option<u32>,
-    },
+    Displayed { period: u32, member: MemberId, item: Item, deferred_generation: Option<u32> },
 }
 
 #[derive(Clone, Debug, PartialEq, Hash)]
@@ -111,12 +101,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     #[inline]
     pub fn send(&mut self, src: Addr, dst: Addr, msg: Msg) {
-        self.out.push(Action::Send(Packet {
-            src,
-            dst,
-            msg,
-            proxied: false,
-        }));
+        self.out.push(Action::Send(Packet { src, dst, msg, proxied: false }));
     }
     #[inline]
     pub fn timer(&mut self, at: Time, t: Timer) {

@@ -9,8 +9,8 @@ use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::policy::Retry;
 use crate::protocol::{
-    Addr, DeferredInvite, Dialog, ICSI_SESSION, ICSI_SESSION_GROUP, Invite, Item, MemberId, Method,
-    Msg, Msrp, NodeId, Packet, Payload, Reason, Role, SdpOffer, Session, Sip, UserId,
+    Addr, DeferredInvite, Dialog, ICSI_SESSION, ICSI_SESSION_GROUP, Invite, Item, MemberId, Method, Msg, Msrp, NodeId,
+    Packet, Payload, Reason, Role, SdpOffer, Session, Sip, UserId,
 };
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -144,9 +144,7 @@ enum Count {
 
 impl ParticipatingFunction {
     pub fn new(id: NodeId, world: &crate::workload::World) -> ParticipatingFunction {
-        let users = (0..world.pf_users[id.0 as usize])
-            .map(|_| PfUser::default())
-            .collect();
+        let users = (0..world.pf_users[id.0 as usize]).map(|_| PfUser::default()).collect();
         let empty: Rc<[UserId]> = Rc::from(Vec::new());
         let members = world
             .members
@@ -199,21 +197,14 @@ impl ParticipatingFunction {
         let pm = &self.members[ctx_world.member(m).pf_local as usize];
         pm.store.len()
             + if let Delivery::Delivering(t) = &pm.delivery {
-                t.inflight
-                    .iter()
-                    .filter(|f| f.stored.item.is_stored_kind())
-                    .count()
+                t.inflight.iter().filter(|f| f.stored.item.is_stored_kind()).count()
             } else {
                 0
             }
     }
     /// The stored items of a membership, oldest first.
     pub fn stored_items(&self, ctx_world: &crate::workload::World, m: MemberId) -> Vec<Item> {
-        self.members[ctx_world.member(m).pf_local as usize]
-            .store
-            .iter()
-            .map(|s| s.item)
-            .collect()
+        self.members[ctx_world.member(m).pf_local as usize].store.iter().map(|s| s.item).collect()
     }
     pub fn delivery_state(&self, ctx_world: &crate::workload::World, m: MemberId) -> &Delivery {
         &self.members[ctx_world.member(m).pf_local as usize].delivery
@@ -232,9 +223,7 @@ impl ParticipatingFunction {
         let (mut msgs, mut notes) = (0, 0);
         for m in &self.members {
             let inflight = match &m.delivery {
-                Delivery::Delivering(t) => {
-                    t.inflight.iter().map(|f| f.stored.item).collect::<Vec<_>>()
-                }
+                Delivery::Delivering(t) => t.inflight.iter().map(|f| f.stored.item).collect::<Vec<_>>(),
                 _ => vec![],
             };
             for it in m.store.iter().map(|s| s.item).chain(inflight) {
@@ -249,11 +238,7 @@ impl ParticipatingFunction {
     }
 
     fn count(ctx: &mut Ctx, item: &Item, what: Count) {
-        let c = if item.is_notification() {
-            &mut ctx.stats.notifications
-        } else {
-            &mut ctx.stats.deferred
-        };
+        let c = if item.is_notification() { &mut ctx.stats.notifications } else { &mut ctx.stats.deferred };
         match what {
             Count::Offered => c.offered += 1,
             Count::QueuedBehind => c.queued_behind += 1,
@@ -333,11 +318,7 @@ impl ParticipatingFunction {
         let ul = Self::ul(ctx, u);
         if fresh {
             // Classify by ground truth: was the device able to take it at all?
-            let what = if ctx.device_online[u.0 as usize] {
-                Count::QueuedBehind
-            } else {
-                Count::Offered
-            };
+            let what = if ctx.device_online[u.0 as usize] { Count::QueuedBehind } else { Count::Offered };
             Self::count(ctx, &s.item, what);
             ctx.stats.occupancy.add(ctx.now, 1);
             ctx.stats.bytes.add(ctx.now, size as i64);
@@ -345,9 +326,7 @@ impl ParticipatingFunction {
         // Per session, per user, per server: make room (drop_oldest) or refuse (drop_newest).
         loop {
             let pm = &self.members[ml];
-            if (pm.store.len() as u64) < lim.per_session
-                && pm.store_bytes + size <= lim.per_session_bytes
-            {
+            if (pm.store.len() as u64) < lim.per_session && pm.store_bytes + size <= lim.per_session_bytes {
                 break;
             }
             if !lim.drop_oldest || pm.store.is_empty() {
@@ -388,12 +367,7 @@ impl ParticipatingFunction {
             self.fifo.push_back((ml as u32, s.seq));
             if self.fifo.len() > 2 * self.stored as usize + 1024 {
                 let members = &self.members;
-                self.fifo.retain(|&(m, q)| {
-                    members[m as usize]
-                        .store
-                        .binary_search_by_key(&q, |x| x.seq)
-                        .is_ok()
-                });
+                self.fifo.retain(|&(m, q)| members[m as usize].store.binary_search_by_key(&q, |x| x.seq).is_ok());
             }
         }
         self.arm_ttl(ctx, ml);
@@ -410,10 +384,7 @@ impl ParticipatingFunction {
         if let Some(f) = pm.store.front() {
             pm.ttl_armed = true;
             pm.ttl_generation += 1;
-            ctx.timer(
-                (f.arrived + ttl).max(ctx.now),
-                Timer::Pf(self.id, PfTimer::Ttl(pm.id, pm.ttl_generation)),
-            );
+            ctx.timer((f.arrived + ttl).max(ctx.now), Timer::Pf(self.id, PfTimer::Ttl(pm.id, pm.ttl_generation)));
         }
     }
 
@@ -432,26 +403,13 @@ impl ParticipatingFunction {
 
     // ----- live traffic -----
 
-    fn send_chunks(
-        &self,
-        ctx: &mut Ctx,
-        to: Addr,
-        session: Session,
-        item: Item,
-        first_seq: u32,
-    ) -> u16 {
+    fn send_chunks(&self, ctx: &mut Ctx, to: Addr, session: Session, item: Item, first_seq: u32) -> u16 {
         let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
         for c in 1..=chunks {
             ctx.send(
                 Addr::Node(self.id),
                 to,
-                Msg::Msrp(Msrp::Send {
-                    session,
-                    item,
-                    chunk: c,
-                    chunks,
-                    seq: first_seq + c as u32 - 1,
-                }),
+                Msg::Msrp(Msrp::Send { session, item, chunk: c, chunks, seq: first_seq + c as u32 - 1 }),
             );
         }
         chunks
@@ -462,11 +420,7 @@ impl ParticipatingFunction {
     fn from_focus(&mut self, ctx: &mut Ctx, ml: usize, item: Item) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let s = Stored {
-            item,
-            arrived: ctx.now,
-            seq,
-        };
+        let s = Stored { item, arrived: ctx.now, seq };
         let u = ctx.world.member(self.members[ml].id).user;
         let ul = Self::ul(ctx, u);
         let pm = &self.members[ml];
@@ -478,32 +432,19 @@ impl ParticipatingFunction {
             }
             return;
         }
-        if pu.registered
-            && pu.reachable
-            && pm.store.is_empty()
-            && matches!(pm.delivery, Delivery::Idle)
-        {
+        if pu.registered && pu.reachable && pm.store.is_empty() && matches!(pm.delivery, Delivery::Idle) {
             let m = pm.id;
             let pu = &mut self.users[ul];
             let first_seq = pu.live_seq;
             let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
             pu.live_seq += chunks as u32;
-            pu.live.push_back(InFlight {
-                stored: s,
-                chunks,
-                acked: 0,
-                first_seq,
-                sent: ctx.now,
-            });
+            pu.live.push_back(InFlight { stored: s, chunks, acked: 0, first_seq, sent: ctx.now });
             let arm = !pu.live_armed;
             pu.live_armed = true;
             self.send_chunks(ctx, Addr::User(u), Session::Live(m), item, first_seq);
             ctx.stats.live_sent += 1;
             if arm {
-                ctx.timer(
-                    ctx.now + ctx.world.cfg.msrp_timeout,
-                    Timer::Pf(self.id, PfTimer::LiveDeadline(u)),
-                );
+                ctx.timer(ctx.now + ctx.world.cfg.msrp_timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
             }
             return;
         }
@@ -533,10 +474,7 @@ impl ParticipatingFunction {
         ctx.stats.live_failed += 1;
         let failed: Vec<InFlight> = self.users[ul].live.drain(..).collect();
         for f in failed.into_iter().rev() {
-            let ml = ctx
-                .world
-                .membership(u, f.stored.item.group)
-                .map(|m| Self::ml(ctx, m));
+            let ml = ctx.world.membership(u, f.stored.item.group).map(|m| Self::ml(ctx, m));
             if let Some(ml) = ml {
                 self.store(ctx, ml, f.stored, true);
             }
@@ -558,11 +496,7 @@ impl ParticipatingFunction {
             let pm = &mut self.members[ml];
             match pm.delivery {
                 Delivery::Idle if !pm.store.is_empty() => {
-                    pm.episode = Some(Episode {
-                        first_invite: ctx.now,
-                        attempts: 0,
-                        prev_wait: 0,
-                    });
+                    pm.episode = Some(Episode { first_invite: ctx.now, attempts: 0, prev_wait: 0 });
                     ctx.stats.sessions_started += 1;
                     self.invite(ctx, ml);
                 }
@@ -602,17 +536,9 @@ impl ParticipatingFunction {
     fn subscribe(&mut self, ctx: &mut Ctx, ml: usize, expires_s: u32) {
         let pm = &mut self.members[ml];
         pm.subscribed = expires_s > 0;
-        let dialog = Dialog {
-            role: Role::Conference,
-            id: pm.id.0,
-            generation: 0,
-        };
+        let dialog = Dialog { role: Role::Conference, id: pm.id.0, generation: 0 };
         let cf = Addr::Node(ctx.world.group(ctx.world.member(pm.id).group).cf);
-        ctx.send(
-            Addr::Node(self.id),
-            cf,
-            Msg::Sip(Sip::Subscribe { dialog, expires_s }),
-        );
+        ctx.send(Addr::Node(self.id), cf, Msg::Sip(Sip::Subscribe { dialog, expires_s }));
     }
 
     // ----- deferred delivery -----
@@ -644,39 +570,21 @@ impl ParticipatingFunction {
             p_asserted_identity: mi.group,
             p_asserted_service: ICSI_SESSION_GROUP,
             referred_by: mi.referred_by,
-            sdp: SdpOffer {
-                direction: crate::protocol::Direction::SendRecv,
-                ..SdpOffer::GROUP
-            },
+            sdp: SdpOffer { direction: crate::protocol::Direction::SendRecv, ..SdpOffer::GROUP },
         };
-        let dialog = Dialog {
-            role: Role::Deferred,
-            id: pm.id.0,
-            generation: pm.generation,
-        };
+        let dialog = Dialog { role: Role::Deferred, id: pm.id.0, generation: pm.generation };
         ctx.stats.invites += 1;
         ctx.send(
             Addr::Node(self.id),
             Addr::User(mi.user),
-            Msg::Sip(Sip::Invite {
-                dialog,
-                invite: Invite::Deferred(Box::new(invite)),
-            }),
+            Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(Box::new(invite)) }),
         );
-        ctx.timer(
-            ctx.now + ctx.world.cfg.timer_b,
-            Timer::Pf(self.id, PfTimer::InviteTimeout(pm.id, pm.generation)),
-        );
+        ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Pf(self.id, PfTimer::InviteTimeout(pm.id, pm.generation)));
     }
 
     /// Before any conference NOTIFY, the PF knows the group's member list from provisioning.
     fn all_members(ctx: &Ctx, g: crate::protocol::GroupId) -> Rc<[UserId]> {
-        Rc::from(
-            ctx.world
-                .group_members(g)
-                .map(|m| ctx.world.member(m).user)
-                .collect::<Vec<_>>(),
-        )
+        Rc::from(ctx.world.group_members(g).map(|m| ctx.world.member(m).user).collect::<Vec<_>>())
     }
 
     fn end_episode(&mut self, ctx: &mut Ctx, ml: usize, outcome: Outcome) {
@@ -702,20 +610,12 @@ impl ParticipatingFunction {
             pm.delivery = Delivery::Idle;
             return;
         };
-        match ctx.world.cfg.retry.next(
-            e.attempts,
-            e.prev_wait,
-            ctx.now - e.first_invite,
-            &mut self.rng,
-        ) {
+        match ctx.world.cfg.retry.next(e.attempts, e.prev_wait, ctx.now - e.first_invite, &mut self.rng) {
             Retry::After(w) => {
                 e.prev_wait = w;
                 pm.delivery = Delivery::WaitingRetry;
                 ctx.stats.retries_scheduled += 1;
-                ctx.timer(
-                    ctx.now + w,
-                    Timer::Pf(self.id, PfTimer::Retry(pm.id, pm.generation)),
-                );
+                ctx.timer(ctx.now + w, Timer::Pf(self.id, PfTimer::Retry(pm.id, pm.generation)));
             }
             Retry::GiveUp => {
                 pm.delivery = Delivery::Idle;
@@ -726,9 +626,7 @@ impl ParticipatingFunction {
 
     /// Items in flight in a failed session go back to the front of the store, in order.
     fn return_inflight(&mut self, ctx: &mut Ctx, ml: usize) {
-        let Delivery::Delivering(t) =
-            std::mem::replace(&mut self.members[ml].delivery, Delivery::Idle)
-        else {
+        let Delivery::Delivering(t) = std::mem::replace(&mut self.members[ml].delivery, Delivery::Idle) else {
             return;
         };
         for f in t.inflight.into_iter().rev() {
@@ -773,13 +671,7 @@ impl ParticipatingFunction {
         let chunks = s.item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
         t.next_seq += chunks as u32;
         t.chunks_out += chunks as u32;
-        t.inflight.push_back(InFlight {
-            stored: s,
-            chunks,
-            acked: 0,
-            first_seq,
-            sent: ctx.now,
-        });
+        t.inflight.push_back(InFlight { stored: s, chunks, acked: 0, first_seq, sent: ctx.now });
         let arm = !t.deadline_armed;
         t.deadline_armed = true;
         self.send_chunks(ctx, Addr::User(user), session, s.item, first_seq);
@@ -815,31 +707,13 @@ impl ParticipatingFunction {
                     ctx.stats.delivery_closed_inactive += 1;
                 }
                 let user = ctx.world.member(m).user;
-                let dialog = Dialog {
-                    role: Role::Deferred,
-                    id: m.0,
-                    generation,
-                };
-                ctx.send(
-                    Addr::Node(self.id),
-                    Addr::User(user),
-                    Msg::Sip(Sip::Bye {
-                        dialog,
-                        reason: Reason::None,
-                    }),
-                );
+                let dialog = Dialog { role: Role::Deferred, id: m.0, generation };
+                ctx.send(Addr::Node(self.id), Addr::User(user), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
             }
         }
     }
 
-    fn session_ack(
-        &mut self,
-        ctx: &mut Ctx,
-        ml: usize,
-        generation: u32,
-        seq: u32,
-        received_at: Time,
-    ) {
+    fn session_ack(&mut self, ctx: &mut Ctx, ml: usize, generation: u32, seq: u32, received_at: Time) {
         let pm = &mut self.members[ml];
         if pm.generation != generation {
             return;
@@ -861,8 +735,7 @@ impl ParticipatingFunction {
         let done = t.inflight.pop_front().expect("front exists");
         if done.stored.item.is_stored_kind() {
             Self::release(ctx, &done.stored, Count::Delivered);
-            ctx.stats
-                .record_latency(received_at.saturating_sub(done.stored.arrived));
+            ctx.stats.record_latency(received_at.saturating_sub(done.stored.arrived));
             ctx.stats.deliveries_interval += 1;
         }
         self.pump(ctx, ml);
@@ -898,20 +771,9 @@ impl ParticipatingFunction {
         let pm = &mut self.members[ml];
         pm.leg = Leg::Joining;
         pm.leg_generation += 1;
-        let dialog = Dialog {
-            role: Role::Leg,
-            id: pm.id.0,
-            generation: pm.leg_generation,
-        };
+        let dialog = Dialog { role: Role::Leg, id: pm.id.0, generation: pm.leg_generation };
         let cf = Addr::Node(ctx.world.group(ctx.world.member(pm.id).group).cf);
-        ctx.send(
-            Addr::Node(self.id),
-            cf,
-            Msg::Sip(Sip::Invite {
-                dialog,
-                invite: Invite::Rejoin { member: pm.id },
-            }),
-        );
+        ctx.send(Addr::Node(self.id), cf, Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member: pm.id } }));
         ctx.timer(
             ctx.now + ctx.world.cfg.timer_b,
             Timer::Pf(self.id, PfTimer::RejoinTimeout(pm.id, pm.leg_generation)),
@@ -924,10 +786,7 @@ impl ParticipatingFunction {
             pm.rejoin_tries += 1;
             pm.leg_generation += 1;
             let at = ctx.now + retry_after_s.unwrap_or(1) as u64 * crate::units::SEC;
-            ctx.timer(
-                at,
-                Timer::Pf(self.id, PfTimer::RejoinRetry(pm.id, pm.leg_generation)),
-            );
+            ctx.timer(at, Timer::Pf(self.id, PfTimer::RejoinRetry(pm.id, pm.leg_generation)));
             return;
         }
         pm.leg = Leg::Out;
@@ -993,10 +852,7 @@ impl ParticipatingFunction {
                     Some(f) if f.sent + timeout <= ctx.now => self.live_failed(ctx, u),
                     Some(f) => {
                         pu.live_armed = true;
-                        ctx.timer(
-                            f.sent + timeout,
-                            Timer::Pf(self.id, PfTimer::LiveDeadline(u)),
-                        );
+                        ctx.timer(f.sent + timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
                     }
                     None => {}
                 }
@@ -1048,28 +904,10 @@ impl ParticipatingFunction {
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
-        let me = Addr::Node(self.id);
         match p.msg {
             Msg::Sip(sip) => self.handle_sip(ctx, p.src, sip),
-            Msg::Msrp(Msrp::Send {
-                session,
-                item,
-                chunk,
-                chunks,
-                seq,
-            }) => {
-                ctx.send(
-                    me,
-                    p.src,
-                    Msg::Msrp(Msrp::Ok {
-                        session,
-                        item,
-                        chunk,
-                        chunks,
-                        seq,
-                        received_at: ctx.now,
-                    }),
-                );
+            Msg::Msrp(Msrp::Send { session, item, chunk, chunks, .. }) => {
+                // Sent with Failure-Report: partial (from the focus and from the UE): no 200.
                 if chunk != chunks {
                     return;
                 }
@@ -1088,8 +926,7 @@ impl ParticipatingFunction {
                     Session::Deferred(m, g) => {
                         let ml = Self::ml(ctx, m);
                         let pm = &mut self.members[ml];
-                        let in_session =
-                            pm.generation == g && matches!(pm.delivery, Delivery::Delivering(_));
+                        let in_session = pm.generation == g && matches!(pm.delivery, Delivery::Delivering(_));
                         if let Delivery::Delivering(t) = &mut pm.delivery {
                             if in_session {
                                 t.replied = true;
@@ -1099,12 +936,7 @@ impl ParticipatingFunction {
                     }
                 }
             }
-            Msg::Msrp(Msrp::Ok {
-                session,
-                seq,
-                received_at,
-                ..
-            }) => match session {
+            Msg::Msrp(Msrp::Ok { session, seq, received_at, .. }) => match session {
                 Session::Live(m) => {
                     let u = ctx.world.member(m).user;
                     self.live_ack(ctx, u, seq);
@@ -1121,12 +953,7 @@ impl ParticipatingFunction {
     fn handle_sip(&mut self, ctx: &mut Ctx, src: Addr, sip: Sip) {
         let me = Addr::Node(self.id);
         match sip {
-            Sip::ThirdPartyRegister {
-                user,
-                expires_s,
-                sip_instance,
-                ..
-            } => {
+            Sip::ThirdPartyRegister { user, expires_s, sip_instance, .. } => {
                 let resp = sip_response(&sip, 200);
                 ctx.send(me, src, Msg::Sip(resp));
                 if expires_s > 0 {
@@ -1139,15 +966,7 @@ impl ParticipatingFunction {
                 ctx.send(me, src, Msg::Sip(sip_response(&sip, 200)));
                 self.deregistered(ctx, user);
             }
-            Sip::Invite {
-                dialog,
-                invite:
-                    Invite::Join {
-                        member,
-                        contribution_id,
-                        ref participants,
-                    },
-            } => {
+            Sip::Invite { dialog, invite: Invite::Join { member, contribution_id, ref participants } } => {
                 // The focus (re)starts the session and invites this member: the PF, as B2BUA,
                 // answers for the user and stays in the session on its behalf.
                 let ml = Self::ml(ctx, member);
@@ -1160,12 +979,7 @@ impl ParticipatingFunction {
                 ctx.send(
                     me,
                     src,
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Invite,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None }),
                 );
                 for it in flush {
                     self.upstream(ctx, ml, it, false);
@@ -1180,12 +994,7 @@ impl ParticipatingFunction {
                 ctx.send(
                     me,
                     src,
-                    Msg::Sip(Sip::Response {
-                        dialog,
-                        method: Method::Bye,
-                        status: 200,
-                        retry_after_s: None,
-                    }),
+                    Msg::Sip(Sip::Response { dialog, method: Method::Bye, status: 200, retry_after_s: None }),
                 );
                 let ml = Self::ml(ctx, MemberId(dialog.id));
                 match dialog.role {
@@ -1199,11 +1008,7 @@ impl ParticipatingFunction {
                     _ => {}
                 }
             }
-            Sip::ConfNotify {
-                dialog,
-                ref participants,
-                terminated,
-            } => {
+            Sip::ConfNotify { dialog, ref participants, terminated } => {
                 ctx.send(me, src, Msg::Sip(sip_response(&sip, 200)));
                 let pm = &mut self.members[Self::ml(ctx, MemberId(dialog.id))];
                 if terminated {
@@ -1212,12 +1017,7 @@ impl ParticipatingFunction {
                     pm.participants = participants.clone();
                 }
             }
-            Sip::Response {
-                dialog,
-                method: Method::Invite,
-                status,
-                retry_after_s,
-            } => match dialog.role {
+            Sip::Response { dialog, method: Method::Invite, status, retry_after_s } => match dialog.role {
                 Role::Deferred => self.invite_response(ctx, dialog, status),
                 Role::Leg => {
                     let ml = Self::ml(ctx, MemberId(dialog.id));
@@ -1233,19 +1033,14 @@ impl ParticipatingFunction {
                             self.upstream(ctx, ml, it, false);
                         }
                         let u = ctx.world.member(MemberId(dialog.id)).user;
-                        if !self.users[Self::ul(ctx, u)].registered && !self.members[ml].subscribed
-                        {
+                        if !self.users[Self::ul(ctx, u)].registered && !self.members[ml].subscribed {
                             self.subscribe(ctx, ml, 3600);
                         }
                     } else {
                         self.rejoin_failed(
                             ctx,
                             ml,
-                            if status == 503 {
-                                Some(retry_after_s.unwrap_or(1))
-                            } else {
-                                None
-                            },
+                            if status == 503 { Some(retry_after_s.unwrap_or(1)) } else { None },
                         );
                     }
                 }
@@ -1266,14 +1061,7 @@ impl ParticipatingFunction {
             if status == 200 {
                 // A 2xx after the PF gave up on the transaction: ACK it and hang up (RFC 3261 §13.2.2.4).
                 ctx.send(Addr::Node(self.id), user, Msg::Sip(Sip::Ack { dialog }));
-                ctx.send(
-                    Addr::Node(self.id),
-                    user,
-                    Msg::Sip(Sip::Bye {
-                        dialog,
-                        reason: Reason::None,
-                    }),
-                );
+                ctx.send(Addr::Node(self.id), user, Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
             }
             return;
         }
@@ -1283,10 +1071,7 @@ impl ParticipatingFunction {
                 ctx.send(Addr::Node(self.id), user, Msg::Sip(Sip::Ack { dialog }));
                 pm.delivery = Delivery::Delivering(Box::default());
                 if ctx.world.cfg.group_state_object {
-                    let n = pm
-                        .participants
-                        .len()
-                        .max(ctx.world.group(ctx.world.member(pm.id).group).count as usize);
+                    let n = pm.participants.len().max(ctx.world.group(ctx.world.member(pm.id).group).count as usize);
                     let mi = ctx.world.member(pm.id);
                     let gso = Item {
                         payload: Payload::GroupState,
@@ -1297,15 +1082,7 @@ impl ParticipatingFunction {
                         size: 300 + 80 * n as u32,
                     };
                     ctx.stats.gso_sent += 1;
-                    self.send_in_session(
-                        ctx,
-                        ml,
-                        Stored {
-                            item: gso,
-                            arrived: ctx.now,
-                            seq: u64::MAX,
-                        },
-                    );
+                    self.send_in_session(ctx, ml, Stored { item: gso, arrived: ctx.now, seq: u64::MAX });
                 }
                 self.pump(ctx, ml);
             }
@@ -1328,20 +1105,9 @@ impl ParticipatingFunction {
     fn leave_conference(&mut self, ctx: &mut Ctx, ml: usize) {
         let pm = &mut self.members[ml];
         let cf = Addr::Node(ctx.world.group(ctx.world.member(pm.id).group).cf);
-        let dialog = Dialog {
-            role: Role::Leg,
-            id: pm.id.0,
-            generation: pm.leg_generation,
-        };
+        let dialog = Dialog { role: Role::Leg, id: pm.id.0, generation: pm.leg_generation };
         pm.leg = Leg::Out;
-        ctx.send(
-            Addr::Node(self.id),
-            cf,
-            Msg::Sip(Sip::Bye {
-                dialog,
-                reason: Reason::CallCompleted,
-            }),
-        );
+        ctx.send(Addr::Node(self.id), cf, Msg::Sip(Sip::Bye { dialog, reason: Reason::CallCompleted }));
         if pm.subscribed {
             self.subscribe(ctx, ml, 0);
         }
@@ -1349,9 +1115,7 @@ impl ParticipatingFunction {
 
     fn client_bye(&mut self, ctx: &mut Ctx, ml: usize, generation: u32, reason: Reason) {
         let pm = &self.members[ml];
-        if pm.generation != generation
-            || !matches!(pm.delivery, Delivery::Delivering(_) | Delivery::Inviting)
-        {
+        if pm.generation != generation || !matches!(pm.delivery, Delivery::Delivering(_) | Delivery::Inviting) {
             return;
         }
         match reason {

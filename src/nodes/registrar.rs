@@ -48,10 +48,7 @@ impl Registrar {
         b.registered = true;
         b.generation += 1;
         b.sip_instance = sip_instance;
-        ctx.timer(
-            expires_at,
-            Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(u, b.generation)),
-        );
+        ctx.timer(expires_at, Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(u, b.generation)));
     }
 
     pub fn is_registered(&self, ctx: &Ctx, u: UserId) -> bool {
@@ -104,10 +101,7 @@ impl Registrar {
                     ctx.send(
                         Addr::Node(self.id),
                         Addr::Node(pf),
-                        Msg::Sip(Sip::RegNotifyExpired {
-                            user: u,
-                            generation: tp.generation,
-                        }),
+                        Msg::Sip(Sip::RegNotifyExpired { user: u, generation: tp.generation }),
                     );
                 }
             }
@@ -137,12 +131,7 @@ impl Registrar {
         }
         let Msg::Sip(sip) = p.msg else { return };
         match sip {
-            Sip::Register {
-                user,
-                expires_s,
-                sip_instance,
-                generation,
-            } => {
+            Sip::Register { user, expires_s, sip_instance, generation } => {
                 let i = Self::local(ctx, user);
                 let b = &mut self.bindings[i];
                 b.generation += 1;
@@ -150,32 +139,15 @@ impl Registrar {
                 b.sip_instance = sip_instance;
                 if expires_s > 0 {
                     let at = ctx.now + expires_s as u64 * crate::units::SEC;
-                    ctx.timer(
-                        at,
-                        Timer::Registrar(
-                            self.id,
-                            RegistrarTimer::BindingExpiry(user, b.generation),
-                        ),
-                    );
+                    ctx.timer(at, Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(user, b.generation)));
                     ctx.stats.registrations_ok += 1;
                 }
-                let resp = Sip::Register {
-                    user,
-                    expires_s,
-                    sip_instance,
-                    generation,
-                }
-                .response(200, None)
-                .expect("a request");
+                let resp =
+                    Sip::Register { user, expires_s, sip_instance, generation }.response(200, None).expect("a request");
                 ctx.send(me, p.src, Msg::Sip(resp));
                 self.third_party_register(ctx, user, expires_s);
             }
-            Sip::Response {
-                dialog,
-                method: Method::Register,
-                status,
-                retry_after_s,
-            } => {
+            Sip::Response { dialog, method: Method::Register, status, retry_after_s } => {
                 let u = UserId(dialog.id);
                 let tp = &mut self.third_party[Self::local(ctx, u)];
                 if !tp.pending || tp.generation != dialog.generation {
@@ -189,10 +161,7 @@ impl Registrar {
                     tp.generation += 1;
                     let wait = retry_after_s.unwrap_or(1) as u64 * crate::units::SEC;
                     let g = tp.generation;
-                    ctx.timer(
-                        ctx.now + wait,
-                        Timer::Registrar(self.id, RegistrarTimer::ThirdPartyRetry(u, g)),
-                    );
+                    ctx.timer(ctx.now + wait, Timer::Registrar(self.id, RegistrarTimer::ThirdPartyRetry(u, g)));
                 } else {
                     tp.pending = false;
                     ctx.stats.third_party_failed += 1;

@@ -63,27 +63,14 @@ impl MsgKind {
         MsgKind::Report,
     ];
     /// Names accepted in `service_time_by_kind`.
-    pub const NAMES: [&'static str; 10] = [
-        "REGISTER",
-        "INVITE",
-        "ACK",
-        "BYE",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "response",
-        "SEND",
-        "msrp_response",
-        "REPORT",
-    ];
+    pub const NAMES: [&'static str; 10] =
+        ["REGISTER", "INVITE", "ACK", "BYE", "SUBSCRIBE", "NOTIFY", "response", "SEND", "msrp_response", "REPORT"];
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
     }
     pub fn from_name(s: &str) -> Option<MsgKind> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == s)
-            .map(|i| Self::ALL[i])
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
     }
 }
 
@@ -219,11 +206,7 @@ pub enum Invite {
     Deferred(Box<DeferredInvite>),
     /// CF → PF: the focus invites a participant into an (re)started session. Carries the
     /// session's Contribution-ID and the participant list (resource-list body).
-    Join {
-        member: MemberId,
-        contribution_id: u32,
-        participants: Rc<[UserId]>,
-    },
+    Join { member: MemberId, contribution_id: u32, participants: Rc<[UserId]> },
     /// PF → CF: re-join or restart the group session (8.2.2.7 "CPM Group Re-join Requests").
     Rejoin { member: MemberId },
 }
@@ -298,21 +281,13 @@ impl Sip {
 
     /// The dialog and method a response to this request carries (None for ACK and responses).
     pub fn transaction(&self) -> Option<(Dialog, Method)> {
-        let reg = |role, user: &UserId, generation: &u32| Dialog {
-            role,
-            id: user.0,
-            generation: *generation,
-        };
+        let reg = |role, user: &UserId, generation: &u32| Dialog { role, id: user.0, generation: *generation };
         Some(match self {
-            Sip::Register {
-                user, generation, ..
-            } => (reg(Role::Registration, user, generation), Method::Register),
-            Sip::ThirdPartyRegister {
-                user, generation, ..
-            } => (reg(Role::ThirdParty, user, generation), Method::Register),
-            Sip::RegNotifyExpired { user, generation } => {
-                (reg(Role::ThirdParty, user, generation), Method::Notify)
+            Sip::Register { user, generation, .. } => (reg(Role::Registration, user, generation), Method::Register),
+            Sip::ThirdPartyRegister { user, generation, .. } => {
+                (reg(Role::ThirdParty, user, generation), Method::Register)
             }
+            Sip::RegNotifyExpired { user, generation } => (reg(Role::ThirdParty, user, generation), Method::Notify),
             Sip::Invite { dialog, .. } => (*dialog, Method::Invite),
             Sip::Bye { dialog, .. } => (*dialog, Method::Bye),
             Sip::Subscribe { dialog, .. } => (*dialog, Method::Subscribe),
@@ -323,12 +298,7 @@ impl Sip {
 
     /// A response with `status` to this request (None for ACK and responses).
     pub fn response(&self, status: u16, retry_after_s: Option<u32>) -> Option<Sip> {
-        self.transaction().map(|(dialog, method)| Sip::Response {
-            dialog,
-            method,
-            status,
-            retry_after_s,
-        })
+        self.transaction().map(|(dialog, method)| Sip::Response { dialog, method, status, retry_after_s })
     }
 }
 
@@ -364,10 +334,7 @@ pub struct Item {
 
 impl Item {
     pub fn is_stored_kind(&self) -> bool {
-        matches!(
-            self.payload,
-            Payload::Chat | Payload::Delivered | Payload::Displayed
-        )
+        matches!(self.payload, Payload::Chat | Payload::Delivered | Payload::Displayed)
     }
     pub fn is_notification(&self) -> bool {
         matches!(self.payload, Payload::Delivered | Payload::Displayed)
@@ -386,30 +353,30 @@ pub enum Session {
 }
 
 /// An MSRP message.
+///
+/// Transaction responses follow the `Failure-Report` header of each SEND (RFC 4975 §7.1.2).
+/// A PF sends towards a UE with `Failure-Report: yes`, because a missing 200 is how it learns
+/// that a device has vanished; UEs and servers among themselves send with
+/// `Failure-Report: partial`, so only failures would be answered — and none are modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Msrp {
     /// One chunk (`chunk` of `chunks`, 1-based) of an item. Byte-Range follows from the
     /// chunk size; the last chunk ends with `$`, the others with `+`.
-    Send {
-        session: Session,
-        item: Item,
-        chunk: u16,
-        chunks: u16,
-        seq: u32,
-    },
+    Send { session: Session, item: Item, chunk: u16, chunks: u16, seq: u32 },
     /// The transaction response to a SEND. `received_at` is when the receiver got the chunk
     /// (a measurement carried back, not a header).
-    Ok {
-        session: Session,
-        item: Item,
-        chunk: u16,
-        chunks: u16,
-        seq: u32,
-        received_at: u64,
-    },
+    Ok { session: Session, item: Item, chunk: u16, chunks: u16, seq: u32, received_at: u64 },
 }
 
 impl Msrp {
+    /// The Failure-Report value of a SEND, by direction (see the type's documentation).
+    pub fn failure_report(src: Addr, dst: Addr) -> &'static str {
+        match (src, dst) {
+            (Addr::Node(_), Addr::User(_)) => "yes",
+            _ => "partial",
+        }
+    }
+
     pub fn kind(&self) -> MsgKind {
         match self {
             Msrp::Send { .. } => MsgKind::Send,
@@ -455,10 +422,7 @@ pub const STATUS_CODES: [u16; 9] = [200, 202, 408, 480, 481, 486, 500, 503, 603]
 
 /// Index into a counter array of `STATUS_CODES.len() + 1` entries; the last counts any other code.
 pub fn status_index(code: u16) -> usize {
-    STATUS_CODES
-        .iter()
-        .position(|c| *c == code)
-        .unwrap_or(STATUS_CODES.len())
+    STATUS_CODES.iter().position(|c| *c == code).unwrap_or(STATUS_CODES.len())
 }
 
 /// A 6xx or 3xx-6xx status that ends a transaction with failure.
