@@ -47,10 +47,10 @@ impl RetryPolicy {
         if attempts >= max_attempts {
             return Retry::GiveUp;
         }
-        if let Some(g) = give_up_after {
-            if elapsed + wait > g.0 {
-                return Retry::GiveUp;
-            }
+        if let Some(g) = give_up_after
+            && elapsed + wait > g.0
+        {
+            return Retry::GiveUp;
         }
         Retry::After(wait.max(1))
     }

@@ -210,7 +210,7 @@ mod tests {
         Packet {
             src: Addr::User(UserId(u)),
             dst: Addr::Node(NodeId(0)),
-            msg: Msg::Sip(Sip::Register { user: UserId(u), expires_s: 3600, sip_instance: false }),
+            msg: Msg::Sip(Sip::Register { user: UserId(u), expires_s: 3600, sip_instance: false, generation: 0 }),
             proxied: false,
         }
     }

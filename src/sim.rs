@@ -419,13 +419,13 @@ impl Sim {
             Admission::Queued => {}
             Admission::Rejected(p) => {
                 let retry_after = server.retry_after_s;
-                if let Msg::Sip(sip) = &p.msg {
-                    if let Some(resp) = sip.response(503, retry_after) {
-                        self.stats.count_response(503);
-                        self.stats.sent[MsgKind::SipResponse as usize] += 1;
-                        let r = Packet { src: Addr::Node(node), dst: p.src, msg: Msg::Sip(resp), proxied: true };
-                        self.route(node, r);
-                    }
+                if let Msg::Sip(sip) = &p.msg
+                    && let Some(resp) = sip.response(503, retry_after)
+                {
+                    self.stats.count_response(503);
+                    self.stats.sent[MsgKind::SipResponse as usize] += 1;
+                    let r = Packet { src: Addr::Node(node), dst: p.src, msg: Msg::Sip(resp), proxied: true };
+                    self.route(node, r);
                 }
             }
         }

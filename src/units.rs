@@ -74,7 +74,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     for (name, mult) in [("d", DAY), ("h", HOUR), ("m", MIN), ("s", SEC), ("ms", MS)] {
-        if t % mult == 0 {
+        if t.is_multiple_of(mult) {
             return format!("{}{}", t / mult, name);
         }
     }
@@ -170,7 +170,7 @@ pub fn format_size(b: Size) -> String {
     let v = b.0;
     if v != 0 {
         for (name, mult) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if v % mult == 0 {
+            if v.is_multiple_of(mult) {
                 return format!("{}{}", v / mult, name);
             }
         }

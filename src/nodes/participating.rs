@@ -417,7 +417,7 @@ impl ParticipatingFunction {
 
     /// A copy from the focus for a served user: deliver it live if the user can take it now
     /// and nothing older is waiting, else keep it (DD-17: behind whatever is pending).
-    fn from_focus(&mut self, ctx: &mut Ctx, ml: usize, item: Item) {
+    fn copy_from_focus(&mut self, ctx: &mut Ctx, ml: usize, item: Item) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let s = Stored { item, arrived: ctx.now, seq };
@@ -652,10 +652,11 @@ impl ParticipatingFunction {
             self.send_in_session(ctx, ml, s);
         }
         let pm = &self.members[ml];
-        if let Delivery::Delivering(t) = &pm.delivery {
-            if t.inflight.is_empty() && pm.store.is_empty() {
-                self.delivery_complete(ctx, ml);
-            }
+        if let Delivery::Delivering(t) = &pm.delivery
+            && t.inflight.is_empty()
+            && pm.store.is_empty()
+        {
+            self.delivery_complete(ctx, ml);
         }
     }
 
@@ -917,7 +918,7 @@ impl ParticipatingFunction {
                         if item.payload == Payload::GroupState {
                             return;
                         }
-                        self.from_focus(ctx, ml, item);
+                        self.copy_from_focus(ctx, ml, item);
                     }
                     Session::Live(m) => {
                         let ml = Self::ml(ctx, m);
@@ -927,10 +928,10 @@ impl ParticipatingFunction {
                         let ml = Self::ml(ctx, m);
                         let pm = &mut self.members[ml];
                         let in_session = pm.generation == g && matches!(pm.delivery, Delivery::Delivering(_));
-                        if let Delivery::Delivering(t) = &mut pm.delivery {
-                            if in_session {
-                                t.replied = true;
-                            }
+                        if let Delivery::Delivering(t) = &mut pm.delivery
+                            && in_session
+                        {
+                            t.replied = true;
                         }
                         self.upstream(ctx, ml, item, in_session);
                     }

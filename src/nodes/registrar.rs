@@ -174,16 +174,16 @@ impl Registrar {
 
     /// S-CSCF proxying between a UE and its PF.
     fn proxy(&mut self, ctx: &mut Ctx, mut p: Packet) {
-        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg) {
-            if !self.bindings[Self::local(ctx, u)].registered {
-                // No registered contact: a request gets 480; an ACK or response has nowhere to go.
-                if let Some(resp) = sip.response(480, None) {
-                    ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
-                } else {
-                    ctx.stats.lost_unregistered += 1;
-                }
-                return;
+        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg)
+            && !self.bindings[Self::local(ctx, u)].registered
+        {
+            // No registered contact: a request gets 480; an ACK or response has nowhere to go.
+            if let Some(resp) = sip.response(480, None) {
+                ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
+            } else {
+                ctx.stats.lost_unregistered += 1;
             }
+            return;
         }
         p.proxied = true;
         ctx.out.push(super::Action::Send(p));
