@@ -29,5 +29,6 @@ pub mod policy;
 pub mod protocol;
 pub mod servers;
 pub mod sim;
+pub mod trace;
 pub mod units;
 pub mod workload;

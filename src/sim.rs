@@ -13,6 +13,7 @@ use crate::nodes::registrar::Registrar;
 use crate::nodes::{Action, Ctx, Timer};
 use crate::protocol::{Addr, GroupId, Item, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
 use crate::servers::{Admission, Server};
+use crate::trace::{Trace, TraceFilter, TraceKind};
 use crate::workload::{Traffic, World};
 use serde_json::{Map, Value, json};
 use std::hash::{Hash, Hasher};
@@ -56,10 +57,12 @@ pub fn needs_proxy(p: &Packet, world: &World) -> bool {
 }
 
 /// What a run is asked to record beyond its results.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Hash every executed event into a fingerprint (OMNeT++ practice).
     pub fingerprint: bool,
+    /// Capture a trace of the messages that pass this filter.
+    pub trace: Option<TraceFilter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,7 @@ pub struct RunOutput {
     pub histograms: Value,
     pub timeseries: Value,
     pub fingerprint: Option<u64>,
+    pub trace: Option<Trace>,
 }
 
 pub struct Sim {
@@ -100,6 +104,8 @@ pub struct Sim {
     prev_busy_area: Vec<f64>,
     window_start: Time,
     fingerprint: Option<fnv::FnvHasher>,
+    /// The captured trace, when asked for.
+    pub trace: Option<Box<Trace>>,
     online_buf: Vec<(UserId, crate::protocol::MemberId)>,
     outages: Vec<(NodeId, Time, Time)>,
 }
@@ -158,6 +164,7 @@ impl Sim {
             prev_busy_area: vec![0.0; n],
             window_start: 0,
             fingerprint: if opts.fingerprint { Some(fnv::FnvHasher::default()) } else { None },
+            trace: opts.trace.clone().map(|f| Box::new(Trace::new(f))),
             online_buf: Vec::new(),
             outages,
             world,
@@ -260,7 +267,12 @@ impl Sim {
                 }
                 self.ready = ready;
             }
-            Event::Timer(t) => self.timer(t),
+            Event::Timer(t) => {
+                if let Some(tr) = &mut self.trace {
+                    tr.record_timer(self.now, &t);
+                }
+                self.timer(t)
+            }
             Event::GroupMessage(g, generation) => {
                 if generation == self.traffic.generation(g) {
                     self.group_message(g);
@@ -392,13 +404,16 @@ impl Sim {
         let (node, via) = self.next_hop(&p);
         if self.net.is_down(node) {
             self.stats.lost_network += 1;
+            self.trace_packet(TraceKind::Lost, Addr::Node(node), &p);
             return;
         }
         if let (Addr::User(u), false) = (p.dst, via) {
             if !self.clients.online[u.0 as usize] {
                 self.stats.dropped_device_offline += 1;
+                self.trace_packet(TraceKind::Lost, p.dst, &p);
                 return;
             }
+            self.trace_packet(TraceKind::Received, p.dst, &p);
             let mut ctx = Ctx {
                 now: self.now,
                 world: &self.world,
@@ -419,12 +434,14 @@ impl Sim {
             Admission::Queued => {}
             Admission::Rejected(p) => {
                 let retry_after = server.retry_after_s;
+                self.trace_packet(TraceKind::Rejected, Addr::Node(node), &p);
                 if let Msg::Sip(sip) = &p.msg
                     && let Some(resp) = sip.response(503, retry_after)
                 {
                     self.stats.count_response(503);
                     self.stats.sent[MsgKind::SipResponse as usize] += 1;
                     let r = Packet { src: Addr::Node(node), dst: p.src, msg: Msg::Sip(resp), proxied: true };
+                    self.trace_packet(TraceKind::Sent, Addr::Node(node), &r);
                     self.route(node, r);
                 }
             }
@@ -435,6 +452,7 @@ impl Sim {
     #[inline]
     fn serve(&mut self, node: NodeId, p: Packet) {
         let now = self.now;
+        self.trace_packet(TraceKind::Received, Addr::Node(node), &p);
         match &mut self.nodes[node.0 as usize] {
             NodeFn::Pf(pf) => {
                 let mut ctx = Ctx {
@@ -479,6 +497,11 @@ impl Sim {
                         Addr::Node(n) => n,
                         Addr::User(u) => self.world.user(u).access,
                     });
+                    let sender = match at {
+                        Some(n) if p.proxied => Addr::Node(n),
+                        _ => p.src,
+                    };
+                    self.trace_packet(TraceKind::Sent, sender, &p);
                     self.route(pos, p);
                 }
                 Action::Timer(t, timer) => self.queue.push(t, Event::Timer(timer)),
@@ -493,6 +516,7 @@ impl Sim {
         let transport = if matches!(p.msg, Msg::Msrp(_)) { Transport::Tcp } else { Transport::Udp };
         let Some(delay) = self.net.transit(pos, hop, transport) else {
             self.stats.lost_network += 1;
+            self.trace_packet(TraceKind::Lost, Addr::Node(pos), &p);
             return;
         };
         let mut at = self.now + delay;
@@ -507,6 +531,13 @@ impl Sim {
             *last = at;
         }
         self.queue.push(at, Event::Arrive(p));
+    }
+
+    #[inline]
+    fn trace_packet(&mut self, kind: TraceKind, at: Addr, p: &Packet) {
+        if let Some(t) = &mut self.trace {
+            t.record(self.now, kind, at, p, &self.world);
+        }
     }
 
     fn pending_by_kind(&self) -> (u64, u64) {
@@ -603,6 +634,7 @@ impl Sim {
             histograms: json!({ "delivery.latency_s": self.stats.latency_buckets() }),
             timeseries: self.series.to_value(),
             fingerprint: self.fingerprint.map(|h| h.finish()),
+            trace: self.trace.map(|t| *t),
         })
     }
 }
