@@ -43,6 +43,25 @@ pub enum Event {
     End,
 }
 
+impl Event {
+    /// Feeds the event's fingerprint ingredients to `h`: for messages, their kind and ends (the
+    /// bulk of events, kept cheap); for everything else, the whole event.
+    fn fingerprint<H: Hasher>(&self, h: &mut H) {
+        let ends = |p: &Packet| {
+            let a = |x: Addr| match x {
+                Addr::Node(n) => n.0 as u64,
+                Addr::User(u) => (1 << 31) | u.0 as u64,
+            };
+            (p.msg.kind() as u64) << 62 ^ a(p.src) << 32 ^ a(p.dst)
+        };
+        match self {
+            Event::Arrive(p) => h.write_u64(ends(p)),
+            Event::Done(n, _, p) => h.write_u64(ends(p) ^ (n.0 as u64) << 48),
+            other => other.hash(h),
+        }
+    }
+}
+
 /// SIP between a UE and a PF goes through the UE's S-CSCF.
 pub fn needs_proxy(p: &Packet, world: &World) -> bool {
     if !matches!(p.msg, Msg::Sip(_)) {
@@ -221,7 +240,7 @@ impl Sim {
             self.events += 1;
             if let Some(h) = &mut self.fingerprint {
                 t.hash(h);
-                ev.hash(h);
+                ev.fingerprint(h);
             }
             if matches!(ev, Event::End) {
                 break;
