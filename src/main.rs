@@ -93,10 +93,19 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 };
             }
-            // One line: clap's first line, without its usage block.
+            // One line: clap's first line, without its usage block. A first line ending in ':'
+            // ("the following required arguments were not provided:") is completed by the
+            // indented lines after it, or it would not say what is missing.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("error: {first} (see ddsim --help)");
+            let mut lines = text.lines();
+            let mut first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string();
+            if first.ends_with(':') {
+                let rest: Vec<&str> = lines.take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                if !rest.is_empty() {
+                    first = format!("{first} {}", rest.join(", "));
+                }
+            }
+            eprintln!("error: {} (see ddsim --help)", one_line(&first));
             return ExitCode::from(2);
         }
     };
@@ -108,15 +117,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.line.is_empty() {
-                eprintln!("error: {}", f.line);
+                eprintln!("error: {}", one_line(&f.line));
             }
             ExitCode::from(f.code)
         }
     }
 }
 
+/// Messages quote what the user wrote (node ids, field names, file names); a newline or other
+/// control character in it must not break the one-line error, so it is shown escaped.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 fn parse_sets(sets: &[String]) -> Result<Vec<Override>, Failure> {
-    sets.iter().map(|s| Override::parse(s).map_err(|e| usage(format!("--set: {e}")))).collect()
+    // `Override::parse` errors already start with "--set"; no second prefix.
+    sets.iter().map(|s| Override::parse(s).map_err(usage)).collect()
 }
 
 fn load_model(path: Option<&Path>, sets: &[Override]) -> Result<Model, Failure> {
@@ -167,7 +183,7 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), Failure> {
                 );
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", one_line(&e.to_string()));
                 first_err.get_or_insert(e);
             }
         }
@@ -188,7 +204,7 @@ fn thousands(v: f64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

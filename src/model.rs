@@ -558,6 +558,53 @@ fn join_path(prefix: &str, inner: &str) -> String {
     }
 }
 
+/// serde fills a struct from a JSON array by position (`"store": [5]` would set `per_session`).
+/// A model names its fields, so an array where the schema has an object is an error. `typed` is
+/// the deserialized model serialized again, which has the schema's shape.
+fn reject_positional(input: &Value, typed: &Value, path: &str) -> Result<(), (String, String)> {
+    match (input, typed) {
+        (Value::Array(_), Value::Object(_)) => Err((
+            if path.is_empty() { "(root)".into() } else { path.to_string() },
+            "expected an object with named fields, got an array".into(),
+        )),
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, x) in a {
+                if let Some(y) = b.get(k) {
+                    reject_positional(x, y, &join_path(path, k))?;
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.iter().zip(b).enumerate().try_for_each(|(i, (x, y))| reject_positional(x, y, &format!("{path}[{i}]")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Re-attributes an error found after applying overrides to the `--set` that caused it: one whose
+/// path contains the error's (the error is inside the value it set) or, for schema errors only,
+/// is contained in it (serde reports some errors at the enclosing field). The more specific of
+/// the two paths is named. Errors unrelated to any override stay the file's.
+fn blame_override(mut e: ModelError, overrides: &[Override], schema: bool) -> ModelError {
+    let within = |inner: &str, outer: &str| {
+        inner == outer || inner.starts_with(&format!("{outer}.")) || inner.starts_with(&format!("{outer}["))
+    };
+    let hit = overrides.iter().rev().map(|o| display_path(&o.path)).find_map(|o| {
+        if within(&e.path, &o) {
+            Some(e.path.clone())
+        } else if schema && within(&o, &e.path) {
+            Some(o)
+        } else {
+            None
+        }
+    });
+    if let Some(p) = hit {
+        e.path = format!("--set {p}");
+    }
+    e
+}
+
 /// One `--set path=value` override. The value is JSON; text that is not JSON is taken as a string,
 /// so `--set horizon=2h` works without quotes.
 #[derive(Clone, Debug, PartialEq)]
@@ -570,7 +617,8 @@ impl Override {
     pub fn parse(s: &str) -> Result<Override, String> {
         let (p, v) = s.split_once('=').ok_or_else(|| format!("--set expects path=value, got \"{s}\""))?;
         let p = p.trim();
-        if p.is_empty() {
+        // A path of only dots or brackets has no segments and would name no field.
+        if path_segments(p).is_empty() {
             return Err(format!("--set expects path=value, got \"{s}\""));
         }
         let value = serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
@@ -685,15 +733,25 @@ impl Model {
 
     pub fn from_value_with(v: &Value, file: &str, overrides: &[Override]) -> Result<Model, ModelError> {
         let mut m: Model = from_value(v, file, "")?;
-        if !overrides.is_empty() {
-            let mut full = serde_json::to_value(&m).expect("a model always serializes");
-            for o in overrides {
-                set_path(&mut full, &o.path, o.value.clone())
-                    .map_err(|e| ModelError::new(file, format!("--set {}", display_path(&o.path)), e))?;
-            }
-            m = from_value(&full, file, "")?;
+        reject_positional(v, &m.to_value(), "").map_err(|(path, msg)| ModelError::new(file, path, msg))?;
+        if overrides.is_empty() {
+            m.validate(file)?;
+            return Ok(m);
         }
-        m.validate(file)?;
+        let mut full = serde_json::to_value(&m).expect("a model always serializes");
+        for o in overrides {
+            set_path(&mut full, &o.path, o.value.clone())
+                .map_err(|e| ModelError::new(file, format!("--set {}", display_path(&o.path)), e))?;
+        }
+        // The file alone deserialized, so a schema error now comes from an override: name the
+        // `--set` (not the file's field, which the user would look for in the file in vain).
+        m = from_value(&full, file, "")
+            .and_then(|m: Model| {
+                reject_positional(&full, &m.to_value(), "").map_err(|(path, msg)| ModelError::new(file, path, msg))?;
+                Ok(m)
+            })
+            .map_err(|e| blame_override(e, overrides, true))?;
+        m.validate(file).map_err(|e| blame_override(e, overrides, false))?;
         Ok(m)
     }
 
@@ -709,6 +767,12 @@ impl Model {
     /// Checks what the schema cannot: references, ranges, probabilities, reachability.
     pub fn validate(&self, file: &str) -> Result<(), ModelError> {
         let err = |path: String, msg: String| Err(ModelError::new(file, path, msg));
+        // `ddsim run` writes to output/<name>/: an empty name or one with a path in it would
+        // write elsewhere (output/ itself, or outside it with "..").
+        let n = self.name.as_str();
+        if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\']) {
+            return err("name".into(), format!("must be a plain name usable as a directory name, got \"{n}\""));
+        }
         if self.horizon.0 == 0 {
             return err("horizon".into(), "must be longer than 0s".into());
         }
@@ -884,10 +948,10 @@ impl Model {
                 if !(factor.is_finite() && *factor >= 1.0) {
                     return err("policy.retry.factor".into(), format!("must be at least 1, got {factor}"));
                 }
-                if let Some(mx) = max_interval {
-                    if mx < initial {
-                        return err("policy.retry.max_interval".into(), "must not be shorter than initial".into());
-                    }
+                if let Some(mx) = max_interval
+                    && mx < initial
+                {
+                    return err("policy.retry.max_interval".into(), "must not be shorter than initial".into());
                 }
                 if *max_attempts == 0 {
                     return err(
