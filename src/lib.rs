@@ -25,6 +25,7 @@ pub mod model;
 pub mod network;
 pub mod nodes;
 pub mod output;
+pub mod plot;
 pub mod policy;
 pub mod protocol;
 pub mod servers;
