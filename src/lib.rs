@@ -20,6 +20,7 @@
 
 pub mod dist;
 pub mod engine;
+pub mod experiment;
 pub mod metrics;
 pub mod model;
 pub mod network;

@@ -31,10 +31,15 @@ enum Cmd {
         after_help = "Examples:\n  ddsim run\n  ddsim run models/tiny.json --seed 7 --out output/tiny-7\n  ddsim run models/baseline.json --set policy.store.per_session=50 --set horizon=1d"
     )]
     Run(cli::run::RunArgs),
-    /// Validate model files without running them.
-    #[command(after_help = "Example:\n  ddsim check models/*.json")]
+    /// Run every point and replication of an experiment, in parallel; summarise with CIs.
+    #[command(
+        after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/retry-policies.json --threads 2 --out output/retry\n\nRe-running the same command resumes: runs already done are skipped."
+    )]
+    Sweep(cli::sweep::SweepArgs),
+    /// Validate model and experiment files without running them.
+    #[command(after_help = "Example:\n  ddsim check models/*.json experiments/*.json")]
     Check {
-        /// Model files to validate.
+        /// Model or experiment files to validate.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.cmd {
         Cmd::Run(a) => cli::run::cmd_run(a),
+        Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
         Cmd::Check { files } => cli::check::cmd_check(&files),
     };
     match res {

@@ -82,10 +82,14 @@ pub struct RunOptions {
     pub fingerprint: bool,
     /// Capture a trace of the messages that pass this filter.
     pub trace: Option<TraceFilter>,
+    /// Set from another thread to stop the run early (Ctrl-C in a sweep).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("cancelled")]
+    Cancelled,
     #[error(
         "conservation broken for {kind}: in {inflow} (pending_at_warmup + offered + queued_behind) != out {outflow} ({detail})"
     )]
@@ -126,6 +130,7 @@ pub struct Sim {
     /// The captured trace, when asked for.
     pub trace: Option<Box<Trace>>,
     online_buf: Vec<(UserId, crate::protocol::MemberId)>,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     outages: Vec<(NodeId, Time, Time)>,
 }
 
@@ -185,6 +190,7 @@ impl Sim {
             fingerprint: if opts.fingerprint { Some(fnv::FnvHasher::default()) } else { None },
             trace: opts.trace.clone().map(|f| Box::new(Trace::new(f))),
             online_buf: Vec::new(),
+            cancel: opts.cancel.clone(),
             outages,
             world,
         }
@@ -246,6 +252,12 @@ impl Sim {
                 break;
             }
             self.dispatch(ev);
+            if self.events & 0xFFFF == 0
+                && let Some(c) = &self.cancel
+                && c.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Err(RunError::Cancelled);
+            }
         }
         self.finish(wall.elapsed().as_secs_f64())
     }
@@ -648,6 +660,9 @@ impl Sim {
         metrics.insert("run.users".into(), json!(self.world.users.len()));
         metrics.insert("run.groups".into(), json!(self.world.groups.len()));
         metrics.insert("run.memberships".into(), json!(self.world.members.len()));
+        // Sorted by name, whatever order they were computed in.
+        let metrics: Map<String, Value> =
+            metrics.into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
         Ok(RunOutput {
             metrics,
             histograms: json!({ "delivery.latency_s": self.stats.latency_buckets() }),

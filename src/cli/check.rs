@@ -1,33 +1,47 @@
-//! `ddsim check`: validate files without running them.
+//! `ddsim check`: validate model and experiment files without running them.
 
 use super::{Failure, one_line};
-use ddsim::model::Model;
-use std::path::PathBuf;
+use ddsim::experiment::Experiment;
+use ddsim::model::{Model, ModelError, read_json};
+use std::path::{Path, PathBuf};
+
+/// Checks one file, model or experiment (told apart by content), and describes it.
+fn check(f: &Path) -> Result<String, ModelError> {
+    let v = read_json(f)?;
+    if Experiment::is_experiment(&v) {
+        let e = Experiment::load(f)?;
+        return Ok(format!(
+            "ok: {} (experiment \"{}\": {} points x {} replications = {} runs)",
+            f.display(),
+            e.spec.name,
+            e.points.len(),
+            e.seeds.len(),
+            e.runs()
+        ));
+    }
+    let m = Model::load(f, &[])?;
+    let users: u32 = m.population.iter().map(|c| c.users).sum();
+    Ok(format!(
+        "ok: {} (model \"{}\": {} users, {} groups, horizon {})",
+        f.display(),
+        m.name,
+        users,
+        m.groups.count,
+        m.horizon
+    ))
+}
 
 pub fn cmd_check(files: &[PathBuf]) -> Result<(), Failure> {
-    let mut first_err = None;
+    let mut failed = false;
     for f in files {
-        match Model::load(f, &[]) {
-            Ok(m) => {
-                let users: u32 = m.population.iter().map(|c| c.users).sum();
-                println!(
-                    "ok: {} (model \"{}\": {} users, {} groups, horizon {})",
-                    f.display(),
-                    m.name,
-                    users,
-                    m.groups.count,
-                    m.horizon
-                );
-            }
+        match check(f) {
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("error: {}", one_line(&e.to_string()));
-                first_err.get_or_insert(e);
+                failed = true;
             }
         }
     }
-    match first_err {
-        // Every error has been printed already, one line each.
-        Some(_) => Err(Failure { line: String::new(), code: 2 }),
-        None => Ok(()),
-    }
+    // Every error has been printed already, one line each.
+    if failed { Err(Failure { line: String::new(), code: 2 }) } else { Ok(()) }
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod run;
+pub mod sweep;
 
 use ddsim::model::{Model, ModelError, Override};
 use std::path::Path;

@@ -1,0 +1,162 @@
+//! `ddsim sweep`: every run of an experiment, in parallel, with progress, resume and Ctrl-C.
+
+use super::{Failure, usage};
+use clap::Args;
+use ddsim::experiment::Experiment;
+use ddsim::experiment::exec::{Progress, SweepOptions, sweep};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// Experiment file (JSON).
+    pub experiment: PathBuf,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory (default: output/<experiment name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace the output of a different experiment in the output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A progress bar on a terminal; otherwise a line every 10 s (and at the end).
+struct Reporter {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    started: Instant,
+    last_line: Mutex<Instant>,
+}
+
+impl Reporter {
+    fn eta(&self) -> String {
+        let (done, total) = (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed));
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if done == 0 || done >= total {
+            return "-".into();
+        }
+        ddsim::units::format_duration_short(elapsed / done as f64 * (total - done) as f64)
+    }
+}
+
+impl Progress for Reporter {
+    fn start(&self, total: usize, already: usize) {
+        self.total.store(total - already, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.set_length((total - already) as u64);
+            b.set_message(if already > 0 { format!("{already} already done") } else { String::new() });
+        } else if self.lines {
+            eprintln!("sweep: {total} runs, {already} already done, {} to run", total - already);
+        }
+    }
+    fn run_finished(&self, _point: &str, _r: usize, ok: bool) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let failed = self.failed.load(Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            if failed > 0 {
+                b.set_message(format!("{failed} failed"));
+            }
+        } else if self.lines {
+            let mut last = self.last_line.lock().expect("not poisoned");
+            let total = self.total.load(Ordering::Relaxed);
+            if last.elapsed() >= Duration::from_secs(10) || done == total {
+                *last = Instant::now();
+                eprintln!("sweep: {done}/{total} runs done, {failed} failed, ETA {}", self.eta());
+            }
+        }
+    }
+}
+
+pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
+    let exp = Experiment::load(&a.experiment)?;
+    if a.threads == Some(0) {
+        return Err(usage("--threads: must be at least 1".into()));
+    }
+    let out = a.out.clone().unwrap_or_else(|| Path::new("output").join(&exp.spec.name));
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        // A second Ctrl-C while stopping is left to the default behaviour: ctrlc replaces it once.
+        let _ = ctrlc::set_handler(move || {
+            if c.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("\nsweep: stopping; completed runs are kept (run the same command again to resume)");
+        });
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let bar = (!a.quiet && terminal).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} elapsed, ETA {eta}  {msg}")
+                .expect("a valid template"),
+        );
+        b
+    });
+    let reporter = Reporter {
+        bar,
+        lines: !a.quiet && !terminal,
+        total: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        started: Instant::now(),
+        last_line: Mutex::new(Instant::now()),
+    };
+    let opts = SweepOptions { threads: a.threads, out, force: a.force, cancel };
+    let report = sweep(&exp, &opts, &reporter).map_err(|e| usage(e.to_string()))?;
+    if let Some(b) = &reporter.bar {
+        b.finish_and_clear();
+    }
+    for f in &report.failures {
+        eprintln!("error: run {}-r{} (seed {}) failed: {}", f.point, f.replication, f.seed, f.error);
+    }
+    if report.cancelled {
+        return Err(Failure {
+            line: format!(
+                "interrupted: {} of {} runs complete in {}; run the same command again to finish",
+                report.skipped + report.ran,
+                report.total,
+                report.out.display()
+            ),
+            code: 130,
+        });
+    }
+    if !a.quiet {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(
+            o,
+            "ddsim sweep: {} ({} points x {} replications): {} runs, {} already done, {} failed",
+            exp.spec.name,
+            exp.points.len(),
+            exp.seeds.len(),
+            report.total,
+            report.skipped,
+            report.failures.len()
+        );
+        let _ = writeln!(o, "  results: {} (summary.csv, summary.json, runs/)", report.out.display());
+    }
+    if !report.failures.is_empty() {
+        return Err(Failure {
+            line: format!("{} run(s) failed; the others are summarised", report.failures.len()),
+            code: 1,
+        });
+    }
+    Ok(())
+}

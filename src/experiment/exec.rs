@@ -1,0 +1,199 @@
+//! Running an experiment: every run in parallel on a rayon pool, each single-threaded and
+//! deterministic; results written atomically, one directory per run; a re-run of the same
+//! experiment skips the runs already done, and refuses to mix with another experiment's output.
+
+use super::Experiment;
+use super::summary::{RunResult, Summary, summarize};
+use crate::output::{OutDir, write_atomic, write_json};
+use crate::sim::{RunError, RunOptions, run_model};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct SweepOptions {
+    /// Worker threads (None: all cores).
+    pub threads: Option<usize>,
+    pub out: PathBuf,
+    /// Replace the output of a different experiment instead of refusing.
+    pub force: bool,
+    /// Set to stop: runs in progress are abandoned, no new one starts.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Told about progress; called from worker threads.
+pub trait Progress: Sync {
+    fn start(&self, total: usize, already_done: usize);
+    fn run_finished(&self, point: &str, replication: usize, ok: bool);
+}
+
+/// A run that failed (a broken invariant): reported with its point and seed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub point: String,
+    pub replication: usize,
+    pub seed: u64,
+    pub error: String,
+}
+
+pub struct SweepReport {
+    pub total: usize,
+    pub skipped: usize,
+    pub ran: usize,
+    pub failures: Vec<Failure>,
+    pub cancelled: bool,
+    /// None when cancelled (no summary is written then).
+    pub summary: Option<Summary>,
+    pub out: PathBuf,
+}
+
+/// Errors that stop a sweep before any run: exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("{0}")]
+    Output(String),
+}
+
+fn read_results(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Runs an experiment into `opts.out`.
+pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepReport, SweepError> {
+    let out = OutDir::prepare(&opts.out).map_err(|e| SweepError::Output(format!("{}: {e}", opts.out.display())))?;
+    let dir = out.path.clone();
+    let manifest_path = dir.join("manifest.json");
+    if let Some(old) = read_results(&manifest_path) {
+        let old_hash = old["hash"].as_str().unwrap_or("").to_string();
+        if old_hash != exp.hash {
+            if !opts.force {
+                return Err(SweepError::Output(format!(
+                    "{}: holds the output of another experiment (hash {old_hash}, this one is {}); \
+                     use another --out, or --force to replace it",
+                    dir.display(),
+                    exp.hash
+                )));
+            }
+            for sub in ["runs", "charts"] {
+                let _ = std::fs::remove_dir_all(dir.join(sub));
+            }
+            for f in ["summary.json", "summary.csv", "manifest.json"] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+        }
+    }
+    let manifest = json!({
+        "experiment": exp.spec,
+        "experiment_file": exp.file,
+        "hash": exp.hash,
+        "ddsim_version": env!("CARGO_PKG_VERSION"),
+        "seeds": exp.seeds,
+        "points": exp.points.iter().map(|p| json!({
+            "index": p.index, "id": p.id, "params": p.params.iter().cloned().collect::<serde_json::Map<_, _>>(),
+            "labels": p.labels, "model": p.model.to_value(),
+        })).collect::<Vec<_>>(),
+    });
+    write_json(&manifest_path, &manifest)
+        .map_err(|e| SweepError::Output(format!("{}: cannot write: {e}", manifest_path.display())))?;
+
+    // Which runs are done already (same experiment hash, results present and readable).
+    let all: Vec<(usize, usize)> =
+        (0..exp.points.len()).flat_map(|p| (0..exp.seeds.len()).map(move |r| (p, r))).collect();
+    let done = |p: usize, r: usize| {
+        read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+            .is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
+    };
+    let pending: Vec<(usize, usize)> = all.iter().copied().filter(|&(p, r)| !done(p, r)).collect();
+    let skipped = all.len() - pending.len();
+    progress.start(all.len(), skipped);
+
+    let failures = Mutex::new(vec![]);
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        pending.par_iter().for_each(|&(p, r)| {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let point = &exp.points[p];
+            let seed = exp.seeds[r];
+            let params = json!({
+                "experiment": exp.spec.name, "point": point.id, "replication": r,
+                "values": point.params.iter().cloned().collect::<serde_json::Map<_, _>>(),
+            });
+            let run_opts = RunOptions { cancel: Some(opts.cancel.clone()), ..Default::default() };
+            match run_model(&point.model, seed, params, run_opts) {
+                Ok((doc, _)) => {
+                    let run_dir = dir.join(exp.run_dir(p, r));
+                    let res =
+                        std::fs::create_dir_all(&run_dir).and_then(|_| write_json(&run_dir.join("results.json"), &doc));
+                    match res {
+                        Ok(()) => {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                            progress.run_finished(&point.id, r, true);
+                        }
+                        Err(e) => {
+                            failures.lock().expect("no panics while held").push(Failure {
+                                point: point.id.clone(),
+                                replication: r,
+                                seed,
+                                error: format!("cannot write results: {e}"),
+                            });
+                            progress.run_finished(&point.id, r, false);
+                        }
+                    }
+                }
+                Err(RunError::Cancelled) => {}
+                Err(e) => {
+                    failures.lock().expect("no panics while held").push(Failure {
+                        point: point.id.clone(),
+                        replication: r,
+                        seed,
+                        error: e.to_string(),
+                    });
+                    progress.run_finished(&point.id, r, false);
+                }
+            }
+        })
+    };
+    match opts.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .map_err(|e| SweepError::Output(format!("cannot start {n} threads: {e}")))?
+            .install(work),
+        None => work(),
+    }
+    let mut failures = failures.into_inner().expect("workers finished");
+    failures.sort_by(|a, b| (&a.point, a.replication).cmp(&(&b.point, b.replication)));
+    let cancelled = opts.cancel.load(Ordering::Relaxed);
+    let summary = if cancelled {
+        None
+    } else {
+        let results: Vec<Vec<Option<RunResult>>> = (0..exp.points.len())
+            .map(|p| {
+                (0..exp.seeds.len())
+                    .map(|r| {
+                        read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+                            .and_then(|d| RunResult::from_doc(&d))
+                    })
+                    .collect()
+            })
+            .collect();
+        let s = summarize(exp, &results);
+        write_json(&dir.join("summary.json"), &s.json)
+            .map_err(|e| SweepError::Output(format!("{}: cannot write summary.json: {e}", dir.display())))?;
+        let mut w = csv::Writer::from_writer(vec![]);
+        let csv_err = |e: csv::Error| SweepError::Output(format!("summary.csv: {e}"));
+        w.write_record(&s.csv_header).map_err(csv_err)?;
+        for row in &s.csv_rows {
+            w.write_record(row).map_err(csv_err)?;
+        }
+        let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("summary.csv: {e}")))?;
+        write_atomic(&dir.join("summary.csv"), &bytes)
+            .map_err(|e| SweepError::Output(format!("{}: cannot write summary.csv: {e}", dir.display())))?;
+        Some(s)
+    };
+    Ok(SweepReport { total: all.len(), skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })
+}

@@ -1,0 +1,540 @@
+//! Experiments: a model, what to vary, how many replications. An experiment expands into
+//! points (one combination of the varied values) and runs (one replication of one point).
+//! Replication r of every point uses the same seed, derived from (experiment seed, r), so that
+//! differences between points are paired (common random numbers), as OMNeT++ does with
+//! `repeat` and seed sets.
+//!
+//! Everything is validated before the first run starts: every point's resolved model, every
+//! chart's parameters and metrics.
+
+pub mod exec;
+pub mod summary;
+
+use crate::engine::rng::replication_seed;
+use crate::model::{Model, ModelError, Override, display_path, from_value, parse_json, read_json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+/// The experiment file (README "Experiment file reference").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Model file, relative to the experiment file.
+    pub model: String,
+    /// Fixed overrides for every run: model path → value.
+    #[serde(default)]
+    pub set: Map<String, Value>,
+    /// Full grid: model path → list of values.
+    #[serde(default)]
+    pub vary: Map<String, Value>,
+    /// Lock-step lists (all the same length): model path → list of values.
+    #[serde(default)]
+    pub zip: Map<String, Value>,
+    pub replications: u32,
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// The point the others are compared with (paired differences): a point id, or an object
+    /// giving the value of some varied paths.
+    #[serde(default)]
+    pub baseline: Option<Value>,
+    #[serde(default)]
+    pub charts: Vec<ChartSpec>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A chart the sweep draws (see `plot`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ChartSpec {
+    /// A metric (or a ratio `a/b`) against a varied parameter, one series per value of another.
+    Line {
+        x: String,
+        y: String,
+        #[serde(default)]
+        series: Option<String>,
+        #[serde(default)]
+        log_x: bool,
+        #[serde(default)]
+        log_y: bool,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Distribution of a histogram metric (`delivery.latency_s`), one curve per series value.
+    Cdf {
+        metric: String,
+        #[serde(default)]
+        series: Option<String>,
+        #[serde(default)]
+        log_x: bool,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Time series of one run (`store.occupancy`, `servers.pf1.queue`, ...), one curve per point.
+    Timeseries {
+        metrics: Vec<String>,
+        #[serde(default)]
+        replication: u32,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Outcome breakdown (delivered / declined / BYE / overflow / expired / pending) per point.
+    Bar {
+        #[serde(default = "default_bar_prefix")]
+        of: String,
+        #[serde(default)]
+        title: Option<String>,
+    },
+}
+
+fn default_bar_prefix() -> String {
+    "deferred".into()
+}
+
+/// One point: a combination of varied values.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub index: usize,
+    /// Readable and unique: `retry=exponential-full,per_session=50`.
+    pub id: String,
+    /// (model path, value), in the experiment's order (vary keys, then zip keys).
+    pub params: Vec<(String, Value)>,
+    /// Short label of each value, aligned with `params`.
+    pub labels: Vec<String>,
+    pub model: Model,
+}
+
+/// A loaded, expanded and validated experiment.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub spec: ExperimentSpec,
+    pub file: String,
+    pub points: Vec<Point>,
+    /// Seed of each replication (the same for every point).
+    pub seeds: Vec<u64>,
+    /// The varied paths, with their short column names.
+    pub dims: Vec<(String, String)>,
+    /// Index of the baseline point, if any.
+    pub baseline: Option<usize>,
+    /// Hash of the experiment and every resolved model: output of another hash is not mixed in.
+    pub hash: String,
+}
+
+impl Experiment {
+    /// Reads, expands and validates an experiment file.
+    pub fn load(path: &Path) -> Result<Experiment, ModelError> {
+        let file = path.display().to_string();
+        let v = read_json(path)?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Experiment::from_value(&v, &file, &dir)
+    }
+
+    /// Whether a JSON document looks like an experiment (it names a model and replications).
+    pub fn is_experiment(v: &Value) -> bool {
+        v.get("replications").is_some() || (v.get("model").is_some_and(Value::is_string) && v.get("vary").is_some())
+    }
+
+    pub fn from_value(v: &Value, file: &str, dir: &Path) -> Result<Experiment, ModelError> {
+        let spec: ExperimentSpec = from_value(v, file, "")?;
+        let err = |path: String, msg: String| ModelError::new(file, path, msg);
+        if spec.name.is_empty() || spec.name == "." || spec.name == ".." || spec.name.contains(['/', '\\']) {
+            return Err(err(
+                "name".into(),
+                format!("must be a plain name usable as a directory name, got \"{}\"", spec.name),
+            ));
+        }
+        if spec.replications == 0 {
+            return Err(err("replications".into(), "must be at least 1".into()));
+        }
+        // The model file, relative to the experiment.
+        let model_path: PathBuf = dir.join(&spec.model);
+        let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
+            err("model".into(), format!("cannot read model \"{}\": {}", spec.model, crate::model::io_reason(&e)))
+        })?;
+        let model_file = model_path.display().to_string();
+        let model_value = parse_json(&model_text, &model_file)?;
+        // Dimensions: every vary entry, then the zip block.
+        let mut dims: Vec<(String, String, Vec<Value>)> = vec![];
+        for (section, map) in [("vary", &spec.vary), ("zip", &spec.zip)] {
+            for (k, list) in map {
+                let Value::Array(values) = list else {
+                    return Err(err(format!("{section}.{k}"), format!("expected a list of values, got {list}")));
+                };
+                if values.is_empty() {
+                    return Err(err(format!("{section}.{k}"), "the list of values is empty".into()));
+                }
+                dims.push((section.to_string(), k.clone(), values.clone()));
+            }
+        }
+        let zip_len: Vec<usize> = dims.iter().filter(|d| d.0 == "zip").map(|d| d.2.len()).collect();
+        if let Some(&first) = zip_len.first()
+            && let Some((_, k, l)) = dims.iter().find(|d| d.0 == "zip" && d.2.len() != first)
+        {
+            return Err(err(
+                format!("zip.{k}"),
+                format!(
+                    "lists in `zip` vary in lock-step and must have the same length: {} values, the first has {first}",
+                    l.len()
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (section, k, _) in &dims {
+            if !seen.insert(display_path(k)) {
+                return Err(err(format!("{section}.{k}"), "this path is varied twice".into()));
+            }
+        }
+        for k in spec.set.keys() {
+            if seen.contains(&display_path(k)) {
+                return Err(err(format!("set.{k}"), "this path is also varied; it cannot be fixed too".into()));
+            }
+        }
+        // Labels per dimension, then the combinations.
+        let labels: Vec<Vec<String>> = dims.iter().map(|d| value_labels(&d.2)).collect();
+        let short = short_names(&dims.iter().map(|d| d.1.clone()).collect::<Vec<_>>());
+        let grid: Vec<usize> = dims.iter().filter(|d| d.0 == "vary").map(|d| d.2.len()).collect();
+        let zip_n = zip_len.first().copied().unwrap_or(1);
+        let n_vary = grid.len();
+        let total = grid.iter().product::<usize>() * zip_n;
+        if total > 100_000 {
+            return Err(err("vary".into(), format!("{total} points: too many (at most 100000)")));
+        }
+        let set: Vec<Override> = spec.set.iter().map(|(k, v)| Override { path: k.clone(), value: v.clone() }).collect();
+        let mut points = Vec::with_capacity(total);
+        for index in 0..total {
+            // Mixed radix: the first vary key changes slowest, the zip block fastest.
+            let mut rest = index;
+            let zi = rest % zip_n;
+            rest /= zip_n;
+            let mut choice = vec![0usize; dims.len()];
+            for d in (0..n_vary).rev() {
+                choice[d] = rest % grid[d];
+                rest /= grid[d];
+            }
+            for c in choice.iter_mut().skip(n_vary) {
+                *c = zi;
+            }
+            let params: Vec<(String, Value)> =
+                dims.iter().zip(&choice).map(|(d, &c)| (d.1.clone(), d.2[c].clone())).collect();
+            let point_labels: Vec<String> = labels.iter().zip(&choice).map(|(l, &c)| l[c].clone()).collect();
+            let mut overrides = set.clone();
+            overrides.extend(params.iter().map(|(k, v)| Override { path: k.clone(), value: v.clone() }));
+            let model = Model::from_value_with(&model_value, &model_file, &overrides)
+                .map_err(|e| blame_experiment(e, file, &spec, &dims, &choice))?;
+            let id = if dims.is_empty() {
+                "default".to_string()
+            } else {
+                short.iter().zip(&point_labels).map(|(k, l)| format!("{k}={l}")).collect::<Vec<_>>().join(",")
+            };
+            points.push(Point { index, id, params, labels: point_labels, model });
+        }
+        // Ids must be unique (labels of distinct values can coincide): number them if not.
+        let ids: BTreeSet<&String> = points.iter().map(|p| &p.id).collect();
+        if ids.len() != points.len() {
+            for p in &mut points {
+                p.id = format!("p{:03}-{}", p.index, p.id);
+            }
+        }
+        let seeds = (0..spec.replications).map(|r| replication_seed(spec.seed, r)).collect();
+        let baseline = match &spec.baseline {
+            None => None,
+            Some(b) => Some(find_baseline(b, &points, &dims).map_err(|m| err("baseline".into(), m))?),
+        };
+        let dims_out: Vec<(String, String)> = dims.iter().zip(&short).map(|(d, s)| (d.1.clone(), s.clone())).collect();
+        let mut exp =
+            Experiment { spec, file: file.to_string(), points, seeds, dims: dims_out, baseline, hash: String::new() };
+        exp.validate_charts()?;
+        exp.hash = exp.compute_hash();
+        Ok(exp)
+    }
+
+    fn compute_hash(&self) -> String {
+        let mut h = fnv::FnvHasher::default();
+        let spec = serde_json::to_string(&self.spec).expect("serializes");
+        h.write(spec.as_bytes());
+        h.write(env!("CARGO_PKG_VERSION").as_bytes());
+        for p in &self.points {
+            h.write(serde_json::to_string(&p.model.to_value()).expect("serializes").as_bytes());
+        }
+        format!("{:016x}", h.finish())
+    }
+
+    /// Directory of run `r` of point `p`, relative to the output directory.
+    pub fn run_dir(&self, p: usize, r: usize) -> PathBuf {
+        Path::new("runs").join(format!("{}-r{r}", self.points[p].id))
+    }
+
+    pub fn runs(&self) -> usize {
+        self.points.len() * self.seeds.len()
+    }
+
+    /// Every metric name a run of point `p` produces (to check chart declarations).
+    pub fn metric_names(&self, p: usize) -> BTreeSet<String> {
+        let model = &self.points[p].model;
+        let mut names: BTreeSet<String> = crate::metrics::Stats::new().to_metrics(0, 1).keys().cloned().collect();
+        for n in model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
+            for s in ["utilisation", "queue.peak", "queue.time_avg", "rejected_503"] {
+                names.insert(format!("servers.{}.{s}", n.id));
+            }
+        }
+        for s in ["events", "sim_time_s", "window_s", "wall_s", "peak_pending_events", "users", "groups", "memberships"]
+        {
+            names.insert(format!("run.{s}"));
+        }
+        names
+    }
+
+    /// Time-series columns a run of point `p` records.
+    pub fn series_names(&self, p: usize) -> BTreeSet<String> {
+        let mut names: BTreeSet<String> =
+            ["store.occupancy", "store.bytes", "delivery.per_minute"].iter().map(|s| s.to_string()).collect();
+        for n in self.points[p].model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
+            names.insert(format!("servers.{}.queue", n.id));
+            names.insert(format!("servers.{}.utilisation", n.id));
+        }
+        names
+    }
+
+    fn validate_charts(&self) -> Result<(), ModelError> {
+        let err = |i: usize, f: &str, msg: String| ModelError::new(&self.file, format!("charts[{i}].{f}"), msg);
+        let metrics = self.metric_names(0);
+        let varied: Vec<String> = self.dims.iter().map(|d| display_path(&d.0)).collect();
+        let check_param = |i: usize, f: &str, p: &str| -> Result<(), ModelError> {
+            let dp = display_path(p);
+            if varied.contains(&dp) || p == "point" {
+                return Ok(());
+            }
+            let hint = varied
+                .iter()
+                .map(|v| (strsim::levenshtein(v, &dp), v))
+                .min()
+                .map(|(_, v)| format!(" (did you mean `{v}`?)"))
+                .unwrap_or_default();
+            Err(err(i, f, format!("\"{p}\" is not a varied parameter{hint}; varied: {}", varied.join(", "))))
+        };
+        let check_metric = |i: usize, f: &str, m: &str| -> Result<(), ModelError> {
+            for part in m.split('/') {
+                if !metrics.contains(part.trim()) {
+                    let hint = metrics
+                        .iter()
+                        .map(|v| (strsim::levenshtein(v, part.trim()), v))
+                        .min()
+                        .map(|(_, v)| format!(" (did you mean `{v}`?)"))
+                        .unwrap_or_default();
+                    return Err(err(i, f, format!("unknown metric \"{}\"{hint}", part.trim())));
+                }
+            }
+            Ok(())
+        };
+        for (i, c) in self.spec.charts.iter().enumerate() {
+            match c {
+                ChartSpec::Line { x, y, series, .. } => {
+                    check_param(i, "x", x)?;
+                    check_metric(i, "y", y)?;
+                    if let Some(s) = series {
+                        check_param(i, "series", s)?;
+                    }
+                }
+                ChartSpec::Cdf { metric, series, .. } => {
+                    if metric != "delivery.latency_s" {
+                        return Err(err(
+                            i,
+                            "metric",
+                            format!("no histogram \"{metric}\"; histograms: delivery.latency_s"),
+                        ));
+                    }
+                    if let Some(s) = series {
+                        check_param(i, "series", s)?;
+                    }
+                }
+                ChartSpec::Timeseries { metrics: ms, replication, .. } => {
+                    let names = self.series_names(0);
+                    if ms.is_empty() {
+                        return Err(err(i, "metrics", "name at least one time series".into()));
+                    }
+                    for m in ms {
+                        if !names.contains(m) {
+                            return Err(err(
+                                i,
+                                "metrics",
+                                format!(
+                                    "no time series \"{m}\"; time series: {}",
+                                    names.into_iter().collect::<Vec<_>>().join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                    if *replication >= self.spec.replications {
+                        return Err(err(
+                            i,
+                            "replication",
+                            format!("must be below replications ({})", self.spec.replications),
+                        ));
+                    }
+                }
+                ChartSpec::Bar { of, .. } => {
+                    if of != "deferred" && of != "notifications" {
+                        return Err(err(i, "of", format!("expected \"deferred\" or \"notifications\", got \"{of}\"")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns an error in a point's model into one about the experiment file: which entry of
+/// `set`, `vary` or `zip` caused it.
+fn blame_experiment(
+    e: ModelError,
+    file: &str,
+    spec: &ExperimentSpec,
+    dims: &[(String, String, Vec<Value>)],
+    choice: &[usize],
+) -> ModelError {
+    let Some(p) = e.path.strip_prefix("--set ") else {
+        // An error of the model file itself.
+        return e;
+    };
+    for (d, c) in dims.iter().zip(choice) {
+        if display_path(&d.1) == p || p.starts_with(&format!("{}.", display_path(&d.1))) {
+            // An unknown path is about the key; a bad value about one entry of its list (and
+            // the field inside it, when the value is an object).
+            let path = if e.msg.starts_with("unknown path") {
+                format!("{}.{}", d.0, d.1)
+            } else {
+                format!("{}.{}[{c}]{}", d.0, d.1, &p[display_path(&d.1).len()..])
+            };
+            return ModelError::new(file, path, e.msg);
+        }
+    }
+    for k in spec.set.keys() {
+        if display_path(k) == p || p.starts_with(&format!("{}.", display_path(k))) {
+            return ModelError::new(file, format!("set.{k}"), e.msg);
+        }
+    }
+    ModelError::new(file, p.to_string(), e.msg)
+}
+
+fn find_baseline(b: &Value, points: &[Point], dims: &[(String, String, Vec<Value>)]) -> Result<usize, String> {
+    match b {
+        Value::String(id) => points.iter().position(|p| &p.id == id).ok_or_else(|| {
+            format!(
+                "no point \"{id}\"; points: {}",
+                points.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        }),
+        Value::Object(m) => {
+            for k in m.keys() {
+                if !dims.iter().any(|d| display_path(&d.1) == display_path(k)) {
+                    return Err(format!("\"{k}\" is not a varied path"));
+                }
+            }
+            let matches: Vec<usize> = points
+                .iter()
+                .filter(|p| {
+                    m.iter()
+                        .all(|(k, v)| p.params.iter().any(|(pk, pv)| display_path(pk) == display_path(k) && pv == v))
+                })
+                .map(|p| p.index)
+                .collect();
+            match matches.as_slice() {
+                [one] => Ok(*one),
+                [] => Err("no point has these values".into()),
+                _ => Err(format!("{} points match; give the value of more varied paths", matches.len())),
+            }
+        }
+        other => Err(format!("expected a point id or an object of varied values, got {other}")),
+    }
+}
+
+/// Short labels for the values of one dimension: scalars as text; objects by their `kind`,
+/// with the values of the fields that tell same-kind objects apart.
+pub fn value_labels(values: &[Value]) -> Vec<String> {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    };
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Object(m) => {
+                let kind = m.get("kind").map(scalar).unwrap_or_else(|| "obj".into());
+                let same: Vec<&Map<String, Value>> = values
+                    .iter()
+                    .filter_map(|o| o.as_object())
+                    .filter(|o| o.get("kind").map(scalar).unwrap_or_else(|| "obj".into()) == kind)
+                    .collect();
+                let mut parts = vec![kind];
+                if same.len() > 1 {
+                    for (k, x) in m {
+                        if k != "kind" && same.iter().any(|o| o.get(k) != Some(x)) {
+                            parts.push(format!("{k}_{}", scalar(x)));
+                        }
+                    }
+                }
+                parts.join("-")
+            }
+            other => scalar(other),
+        })
+        .map(|s| s.replace(['/', '\\', ' ', ',', '='], "_"))
+        .collect()
+}
+
+/// The shortest dotted suffix of each path that tells it apart from the others.
+pub fn short_names(paths: &[String]) -> Vec<String> {
+    let segs: Vec<Vec<String>> = paths.iter().map(|p| crate::model::path_segments(p)).collect();
+    (0..paths.len())
+        .map(|i| {
+            let s = &segs[i];
+            for n in 1..=s.len() {
+                let tail = &s[s.len() - n..];
+                let unique = segs.iter().enumerate().all(|(j, o)| j == i || o.len() < n || &o[o.len() - n..] != tail);
+                if unique {
+                    return tail.join(".");
+                }
+            }
+            s.join(".")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn labels_tell_objects_of_the_same_kind_apart() {
+        let v = vec![
+            json!({"kind": "none"}),
+            json!({"kind": "fixed", "interval": "5m"}),
+            json!({"kind": "exponential", "initial": "30s", "jitter": "none"}),
+            json!({"kind": "exponential", "initial": "30s", "jitter": "full"}),
+        ];
+        assert_eq!(value_labels(&v), vec!["none", "fixed", "exponential-jitter_none", "exponential-jitter_full"]);
+        assert_eq!(value_labels(&[json!(10), json!("2h")]), vec!["10", "2h"]);
+    }
+
+    #[test]
+    fn short_names_are_unique_suffixes() {
+        let p = vec![
+            "policy.retry".to_string(),
+            "policy.store.per_session".into(),
+            "groups.count".into(),
+            "population[0].users".into(),
+        ];
+        assert_eq!(short_names(&p), vec!["retry", "per_session", "count", "users"]);
+        let q = vec!["population[0].users".to_string(), "population[1].users".into()];
+        assert_eq!(short_names(&q), vec!["0.users", "1.users"]);
+    }
+}

@@ -1,0 +1,279 @@
+//! `ddsim sweep` end to end: results independent of the thread count, common random numbers
+//! narrowing paired comparisons, resuming after an interruption, and experiments rejected
+//! before any run starts.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn tiny() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny.json").display().to_string()
+}
+
+fn ddsim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddsim")).args(args).current_dir(cwd).output().unwrap()
+}
+
+fn write_experiment(dir: &Path, exp: &Value) -> PathBuf {
+    let p = dir.join("exp.json");
+    std::fs::write(&p, serde_json::to_string_pretty(exp).unwrap()).unwrap();
+    p
+}
+
+/// Two retry policies x two store sizes on tiny, stretched to `horizon`.
+fn small_experiment(horizon: &str, replications: u32) -> Value {
+    json!({
+        "name": "small",
+        "model": tiny(),
+        "set": {"horizon": horizon},
+        "vary": {
+            "policy.retry": [{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 8}],
+            "policy.store.per_session": [5, 50]
+        },
+        "replications": replications,
+        "seed": 11,
+        "baseline": {"policy.retry": {"kind": "none"}, "policy.store.per_session": 50}
+    })
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn summaries_are_identical_with_one_or_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &small_experiment("1d", 3));
+    for t in ["1", "2"] {
+        let out =
+            ddsim(&["sweep", exp.to_str().unwrap(), "--threads", t, "--out", &format!("out{t}"), "-q"], dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for f in ["summary.json", "summary.csv"] {
+        let (a, b) = (read(&dir.path().join("out1").join(f)), read(&dir.path().join("out2").join(f)));
+        assert!(a.len() > 1000);
+        assert_eq!(a, b, "{f} differs between 1 and 2 threads");
+    }
+    // And every run's results too (apart from the wall-clock time).
+    let strip = |p: PathBuf| {
+        let mut v: Value = serde_json::from_str(&read(&p)).unwrap();
+        v["metrics"].as_object_mut().unwrap().remove("run.wall_s");
+        v
+    };
+    for e in std::fs::read_dir(dir.path().join("out1/runs")).unwrap() {
+        let name = e.unwrap().file_name();
+        let a = strip(dir.path().join("out1/runs").join(&name).join("results.json"));
+        let b = strip(dir.path().join("out2/runs").join(&name).join("results.json"));
+        assert_eq!(a, b, "{name:?}");
+    }
+}
+
+#[test]
+fn paired_differences_are_narrower_than_unpaired_on_common_random_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &small_experiment("4d", 8));
+    let out = ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out", "-q"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: Value = serde_json::from_str(&read(&dir.path().join("out/summary.json"))).unwrap();
+    assert_eq!(s["baseline"], "retry=none,per_session=50");
+    // The fixed-interval policy against none, same store: what it delivers differs, and the
+    // workload noise shared by both (same seeds) cancels in the paired difference.
+    let p = s["points"].as_array().unwrap().iter().find(|p| p["id"] == "retry=fixed,per_session=50").unwrap();
+    for m in ["deferred.delivered", "delivery.invites", "store.occupancy.time_avg"] {
+        let d = &p["metrics"][m]["diff"];
+        let paired = d["ci95_high"].as_f64().unwrap() - d["ci95_low"].as_f64().unwrap();
+        let unpaired = d["unpaired_ci95_high"].as_f64().unwrap() - d["unpaired_ci95_low"].as_f64().unwrap();
+        assert!(paired < unpaired, "{m}: paired CI {paired} not narrower than unpaired {unpaired}");
+        assert_eq!(d["n"], 8);
+    }
+    // The CSV carries the same paired difference.
+    let csv = read(&dir.path().join("out/summary.csv"));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..3], &["point", "retry", "per_session"]);
+    assert!(header.contains(&"diff_mean") && header.contains(&"diff_rel"));
+}
+
+fn count_results(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir.join("runs")) else { return 0 };
+    rd.filter(|e| e.as_ref().unwrap().path().join("results.json").exists()).count()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut found = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap().to_string_lossy().contains(".tmp-") {
+                found.push(p.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Starts a sweep, waits until `at_least` runs are complete, interrupts it with `signal`.
+fn interrupt(exp: &Path, cwd: &Path, out: &str, at_least: usize, signal: &str) -> std::process::ExitStatus {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ddsim"))
+        .args(["sweep", exp.to_str().unwrap(), "--threads", "1", "--out", out, "-q"])
+        .current_dir(cwd)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while count_results(&cwd.join(out)) < at_least {
+        assert!(start.elapsed() < Duration::from_secs(120), "the sweep made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the sweep finished before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_and_ends_as_if_never_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &small_experiment("30d", 4));
+    let total = 16;
+
+    // Killed outright (as by a crash or the OOM killer): re-running finishes the rest only.
+    let status = interrupt(&exp, dir.path(), "out", 3, "-KILL");
+    assert!(!status.success());
+    let before = count_results(&dir.path().join("out"));
+    assert!((3..total).contains(&before), "{before} runs complete before the kill");
+    let again = ddsim(&["sweep", exp.to_str().unwrap(), "--threads", "2", "--out", "out"], dir.path());
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(said.contains(&format!("{total} runs, {before} already done")), "{said}");
+
+    // Interrupted with Ctrl-C: exits 130, leaves only complete runs and no summary.
+    let status = interrupt(&exp, dir.path(), "out2", 2, "-INT");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        leftovers(&dir.path().join("out2")).is_empty(),
+        "temporary files left: {:?}",
+        leftovers(&dir.path().join("out2"))
+    );
+    assert!(!dir.path().join("out2/summary.json").exists());
+    for e in std::fs::read_dir(dir.path().join("out2/runs")).unwrap() {
+        let p = e.unwrap().path().join("results.json");
+        if p.exists() {
+            let _: Value = serde_json::from_str(&read(&p)).expect("only complete results");
+        }
+    }
+    assert!(ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out2", "-q"], dir.path()).status.success());
+
+    // Both equal an uninterrupted sweep.
+    assert!(ddsim(&["sweep", exp.to_str().unwrap(), "--out", "clean", "-q"], dir.path()).status.success());
+    let clean = read(&dir.path().join("clean/summary.json"));
+    assert_eq!(read(&dir.path().join("out/summary.json")), clean);
+    assert_eq!(read(&dir.path().join("out2/summary.json")), clean);
+}
+
+#[test]
+fn a_changed_experiment_refuses_to_mix_with_old_output_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &small_experiment("6h", 1));
+    assert!(ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out", "-q"], dir.path()).status.success());
+    let changed = write_experiment(dir.path(), &small_experiment("7h", 1));
+    let out = ddsim(&["sweep", changed.to_str().unwrap(), "--out", "out", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another experiment") && err.contains("--force"), "{err}");
+    assert!(ddsim(&["sweep", changed.to_str().unwrap(), "--out", "out", "--force", "-q"], dir.path()).status.success());
+}
+
+/// Asserts the experiment is rejected before any run: exit 2, one line naming the file and
+/// `path`, no output directory.
+fn rejected(exp: Value, path: &str, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_experiment(dir.path(), &exp);
+    for args in [vec!["check", file.to_str().unwrap()], vec!["sweep", file.to_str().unwrap(), "--out", "out"]] {
+        let out = ddsim(&args, dir.path());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(&format!("exp.json: {path}: ")), "expected path {path}: {err}");
+        assert!(err.contains(needle), "expected {needle:?}: {err}");
+        assert!(!err.contains("panicked"));
+        assert!(!dir.path().join("out").exists(), "a rejected experiment created its output directory");
+    }
+}
+
+fn with(mut exp: Value, f: impl FnOnce(&mut Value)) -> Value {
+    f(&mut exp);
+    exp
+}
+
+#[test]
+fn unknown_vary_path_is_rejected_with_the_closest_valid_path() {
+    let e = with(small_experiment("6h", 2), |e| e["vary"] = json!({"policy.store.per_sesion": [5, 50]}));
+    rejected(e, "vary.policy.store.per_sesion", "did you mean `policy.store.per_session`");
+}
+
+#[test]
+fn empty_value_list_is_rejected() {
+    rejected(
+        with(small_experiment("6h", 2), |e| e["vary"]["policy.store.per_session"] = json!([])),
+        "vary.policy.store.per_session",
+        "empty",
+    );
+}
+
+#[test]
+fn zip_lists_of_different_lengths_are_rejected() {
+    let e = with(small_experiment("6h", 2), |e| e["zip"] = json!({"groups.count": [2, 3, 4], "horizon": ["6h", "7h"]}));
+    rejected(e, "zip.horizon", "same length");
+}
+
+#[test]
+fn zero_replications_are_rejected() {
+    rejected(with(small_experiment("6h", 2), |e| e["replications"] = json!(0)), "replications", "at least 1");
+}
+
+#[test]
+fn missing_model_is_rejected() {
+    rejected(with(small_experiment("6h", 2), |e| e["model"] = json!("nowhere.json")), "model", "no such file");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_anywhere_in_the_grid_is_rejected() {
+    let e = with(small_experiment("6h", 2), |e| e["vary"]["policy.store.per_session"] = json!([5, 50, "many"]));
+    rejected(e, "vary.policy.store.per_session[2]", "invalid type");
+    let e = with(small_experiment("6h", 2), |e| {
+        e["vary"]["policy.retry"] = json!([{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 0}])
+    });
+    rejected(e, "vary.policy.retry[1].max_attempts", "at least 1");
+}
+
+#[test]
+fn a_chart_naming_an_unknown_metric_or_parameter_is_rejected_before_any_run() {
+    let e = with(small_experiment("6h", 2), |e| {
+        e["charts"] =
+            json!([{"kind": "line", "x": "policy.store.per_session", "y": "deferred.dropped/deferred.offered"}])
+    });
+    rejected(e, "charts[0].y", "unknown metric \"deferred.dropped\"");
+    let e = with(small_experiment("6h", 2), |e| {
+        e["charts"] = json!([{"kind": "line", "x": "groups.count", "y": "deferred.offered"}])
+    });
+    rejected(e, "charts[0].x", "not a varied parameter");
+}
+
+#[test]
+fn shipped_models_and_experiments_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    for d in ["models", "experiments"] {
+        for e in std::fs::read_dir(root.join(d)).unwrap() {
+            files.push(e.unwrap().path().display().to_string());
+        }
+    }
+    assert!(files.len() >= 7);
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ddsim(&args, root);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok: ")).count(), files.len());
+}
