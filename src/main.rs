@@ -36,6 +36,9 @@ enum Cmd {
         after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/retry-policies.json --threads 2 --out output/retry\n\nRe-running the same command resumes: runs already done are skipped."
     )]
     Sweep(cli::sweep::SweepArgs),
+    /// Draw the charts of a sweep or run directory (SVG and PNG) into DIR/charts/.
+    #[command(after_help = "Examples:\n  ddsim plot output/quickstart\n  ddsim plot output/baseline")]
+    Plot(cli::plot::PlotArgs),
     /// Validate model and experiment files without running them.
     #[command(after_help = "Example:\n  ddsim check models/*.json experiments/*.json")]
     Check {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Run(a) => cli::run::cmd_run(a),
         Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
+        Cmd::Plot(a) => cli::plot::cmd_plot(a),
         Cmd::Check { files } => cli::check::cmd_check(&files),
     };
     match res {

@@ -124,7 +124,9 @@ pub struct Sim {
     next_msg: u32,
     sample_interval: Time,
     series: TimeSeries,
+    /// Integrals (busy workers, queue length) at the last sample, per node.
     prev_busy_area: Vec<f64>,
+    prev_queue_area: Vec<f64>,
     window_start: Time,
     fingerprint: Option<fnv::FnvHasher>,
     /// The captured trace, when asked for.
@@ -186,6 +188,7 @@ impl Sim {
             sample_interval: model.metrics.sample_interval.0,
             series: TimeSeries::default(),
             prev_busy_area: vec![0.0; n],
+            prev_queue_area: vec![0.0; n],
             window_start: 0,
             fingerprint: if opts.fingerprint { Some(fnv::FnvHasher::default()) } else { None },
             trace: opts.trace.clone().map(|f| Box::new(Trace::new(f))),
@@ -204,7 +207,8 @@ impl Sim {
         if w.warmup > 0 {
             self.queue.push(w.warmup, Event::Warmup);
         }
-        self.queue.push(0, Event::Sample);
+        // Each sample covers the interval before it; the first one ends one interval in.
+        self.queue.push(self.sample_interval.min(w.horizon), Event::Sample);
         for (node, at, dur) in self.outages.clone() {
             self.queue.push(at, Event::OutageStart(node, dur));
         }
@@ -582,9 +586,18 @@ impl Sim {
     }
 
     fn warmup(&mut self) {
+        // The time series run across warm-up: keep what the current sampling interval has
+        // accumulated so far, which the reset below would lose.
+        let deliveries = self.stats.deliveries_interval;
         self.stats.reset(self.now);
-        for s in self.servers.iter_mut().flatten() {
+        self.stats.deliveries_interval = deliveries;
+        for (i, s) in self.servers.iter_mut().enumerate() {
+            let Some(s) = s else { continue };
+            let busy = s.busy_level.area_until(self.now) - self.prev_busy_area[i];
+            let queue = s.queue_level.area_until(self.now) - self.prev_queue_area[i];
             s.reset_stats(self.now);
+            self.prev_busy_area[i] = -busy;
+            self.prev_queue_area[i] = -queue;
         }
         self.window_start = self.now;
         let (m, n) = self.pending_by_kind();
@@ -598,21 +611,20 @@ impl Sim {
         self.series.push("t_s", now as f64 / crate::units::SEC as f64);
         self.series.push("store.occupancy", self.stats.occupancy.value() as f64);
         self.series.push("store.bytes", self.stats.bytes.value() as f64);
-        let per_min = if now == 0 {
-            0.0
-        } else {
-            self.stats.deliveries_interval as f64 * (60.0 * crate::units::SEC as f64) / interval as f64
-        };
+        let per_min = self.stats.deliveries_interval as f64 * (60.0 * crate::units::SEC as f64) / interval as f64;
         self.series.push("delivery.per_minute", per_min);
         self.stats.deliveries_interval = 0;
         for (i, s) in self.servers.iter().enumerate() {
             let Some(s) = s else { continue };
             let name = &self.world.node_names[i];
+            // Time averages over the interval, not snapshots: a queue that fills and drains
+            // between two samples still shows.
             let area = s.busy_level.area_until(now);
             let prev = std::mem::replace(&mut self.prev_busy_area[i], area);
-            let util =
-                if now == 0 { 0.0 } else { ((area - prev).max(0.0) / (interval as f64 * s.workers as f64)).min(1.0) };
-            self.series.push(&format!("servers.{name}.queue"), s.queue_len() as f64);
+            let util = ((area - prev).max(0.0) / (interval as f64 * s.workers as f64)).min(1.0);
+            let q_area = s.queue_level.area_until(now);
+            let q_prev = std::mem::replace(&mut self.prev_queue_area[i], q_area);
+            self.series.push(&format!("servers.{name}.queue"), (q_area - q_prev).max(0.0) / interval as f64);
             self.series.push(&format!("servers.{name}.utilisation"), util);
         }
         if now + interval <= self.world.horizon {

@@ -138,6 +138,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             code: 130,
         });
     }
+    // Charts of what completed (a chart that cannot be drawn is reported, not fatal).
+    let charts = ddsim::plot::draw::plot_dir(&report.out);
+    if let Err(e) = &charts {
+        eprintln!("error: charts: {e}");
+    }
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ = writeln!(
@@ -151,6 +156,14 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             report.failures.len()
         );
         let _ = writeln!(o, "  results: {} (summary.csv, summary.json, runs/)", report.out.display());
+        if let Ok(files) = &charts {
+            let _ = writeln!(
+                o,
+                "  charts:  {} ({} charts, SVG and PNG)",
+                report.out.join("charts").display(),
+                files.len() / 2
+            );
+        }
     }
     if !report.failures.is_empty() {
         return Err(Failure {

@@ -1,6 +1,9 @@
 //! Charts (plotters). Text is rendered with a bundled font (DejaVu Sans, `assets/fonts/`), so
 //! SVG and PNG output look the same on every machine and need no system font packages.
 
+pub mod chart;
+pub mod draw;
+
 use plotters::style::FontStyle;
 use std::sync::Once;
 
