@@ -256,9 +256,12 @@ impl Experiment {
         Ok(exp)
     }
 
+    /// Everything that decides what the runs compute: not the charts or the description, so
+    /// that changing a chart and sweeping again redraws without re-running anything.
     fn compute_hash(&self) -> String {
         let mut h = fnv::FnvHasher::default();
-        let spec = serde_json::to_string(&self.spec).expect("serializes");
+        let runs_only = ExperimentSpec { charts: vec![], description: String::new(), ..self.spec.clone() };
+        let spec = serde_json::to_string(&runs_only).expect("serializes");
         h.write(spec.as_bytes());
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
         for p in &self.points {

@@ -274,6 +274,16 @@ fn custom_ticks(unit: &Unit, lo: f64, hi: f64, log: bool, data: &[f64]) -> Optio
             let first = (lo / step).ceil() * step;
             Some((0..).map(|k| first + k as f64 * step).take_while(|v| *v <= hi + 1e-9).collect())
         }
+        Unit::Bytes if !log => {
+            // Round multiples of B, KiB, MiB or GiB.
+            let span = hi - lo;
+            let step = [1.0f64, 1024.0, 1_048_576.0, 1_073_741_824.0]
+                .iter()
+                .flat_map(|u| [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0].map(|k| k * u))
+                .find(|s| span / s <= 8.0)?;
+            let first = (lo / step).ceil() * step;
+            Some((0..).map(|k| first + k as f64 * step).take_while(|v| *v <= hi + 1e-9).collect())
+        }
         _ => {
             let mut d: Vec<f64> = data.to_vec();
             d.sort_by(f64::total_cmp);
@@ -361,8 +371,10 @@ macro_rules! line_body {
         let xs: Vec<f64> = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
         let (xlo, xhi, ylo, yhi) = ($xr_lo, $xr_hi, $yr_lo, $yr_hi);
         let xticks = custom_ticks(&c.x_unit, xlo, xhi, c.log_x, if c.series.iter().all(|s| s.markers) { &xs } else { &[] });
-        // On the y axis only durations get chosen ticks (round times instead of 16.7m).
-        let yticks = if c.y_unit == Unit::Seconds { custom_ticks(&c.y_unit, ylo, yhi, c.log_y, &[]) } else { None };
+        // On the y axis only durations and sizes get chosen ticks (round times instead of 16.7m,
+        // round MiB instead of 9.5 MiB).
+        let yticks =
+            if matches!(c.y_unit, Unit::Seconds | Unit::Bytes) { custom_ticks(&c.y_unit, ylo, yhi, c.log_y, &[]) } else { None };
         let blank = |_: &f64| String::new();
         let mut mesh = chart.configure_mesh();
         if xticks.is_some() {

@@ -14,6 +14,8 @@ pub struct SweepData {
     pub points: Vec<PointData>,
     /// Varied paths with their short names, in expansion order.
     pub dims: Vec<(String, String)>,
+    /// Indices of the dimensions that come from `zip` (they move together).
+    pub zipped: Vec<usize>,
     pub replications: usize,
 }
 
@@ -41,6 +43,7 @@ impl SweepData {
         let paths: Vec<String> = spec.vary.keys().chain(spec.zip.keys()).cloned().collect();
         let dims: Vec<(String, String)> = paths.iter().cloned().zip(short_names(&paths)).collect();
         let replications = manifest["seeds"].as_array().map(Vec::len).unwrap_or(0);
+        let zipped = (spec.vary.len()..paths.len()).collect();
         let mut points = vec![];
         for p in manifest["points"].as_array().ok_or("manifest.json: no points")? {
             let id = p["id"].as_str().unwrap_or_default().to_string();
@@ -55,7 +58,7 @@ impl SweepData {
                 .collect();
             points.push(PointData { id, labels, values, runs });
         }
-        Ok(SweepData { spec, points, dims, replications })
+        Ok(SweepData { spec, points, dims, zipped, replications })
     }
 
     fn dim(&self, path: &str) -> Option<usize> {
@@ -127,8 +130,13 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').chars().take(60).collect()
 }
 
-/// Groups point indices by the values of every dimension except `free`.
+/// Groups point indices by the values of every dimension except `free` (a zipped dimension
+/// frees the others of its `zip` block, since they move together).
 fn groups(data: &SweepData, free: &[usize]) -> Vec<(String, Vec<usize>)> {
+    let mut free = free.to_vec();
+    if free.iter().any(|d| data.zipped.contains(d)) {
+        free.extend(data.zipped.iter().copied());
+    }
     let mut out: Vec<(String, Vec<usize>)> = vec![];
     for (i, p) in data.points.iter().enumerate() {
         let key: Vec<String> = (0..data.dims.len())
