@@ -39,6 +39,11 @@ enum Cmd {
     /// Draw the charts of a sweep or run directory (SVG and PNG) into DIR/charts/.
     #[command(after_help = "Examples:\n  ddsim plot output/quickstart\n  ddsim plot output/baseline")]
     Plot(cli::plot::PlotArgs),
+    /// Record the messages of the first K users (or a time window) as pcap, JSON lines, ladder.
+    #[command(
+        after_help = "Examples:\n  ddsim trace models/tiny.json --users 3 --pcap tiny.pcap --jsonl tiny.jsonl\n  ddsim trace models/tiny.json --users 1 --from 1h --to 1h30m --ladder story.svg\n\nThe capture opens in Wireshark: SIP on UDP 5060, MSRP on TCP 2855, virtual time from 1970-01-01."
+    )]
+    Trace(cli::trace::TraceArgs),
     /// Validate model and experiment files without running them.
     #[command(after_help = "Example:\n  ddsim check models/*.json experiments/*.json")]
     Check {
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run::cmd_run(a),
         Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
         Cmd::Plot(a) => cli::plot::cmd_plot(a),
+        Cmd::Trace(a) => cli::trace::cmd_trace(a),
         Cmd::Check { files } => cli::check::cmd_check(&files),
     };
     match res {

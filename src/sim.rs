@@ -304,7 +304,7 @@ impl Sim {
             }
             Event::Timer(t) => {
                 if let Some(tr) = &mut self.trace {
-                    tr.record_timer(self.now, &t);
+                    tr.record_timer(self.now, &t, &self.world);
                 }
                 self.timer(t)
             }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod plot;
 pub mod run;
 pub mod sweep;
+pub mod trace;
 
 use ddsim::model::{Model, ModelError, Override};
 use std::path::Path;

@@ -5,6 +5,8 @@
 //! delivery INVITE carries its headers behind a `Box`. Rendering as wire text lives in `wire`
 //! and is used only by traces.
 
+pub mod wire;
+
 use std::rc::Rc;
 
 /// A user (one CPM client on one device).
