@@ -97,12 +97,15 @@ pub fn color(i: usize) -> RGBColor {
     RGBColor((r as f64 * k) as u8, (g as f64 * k) as u8, (b as f64 * k) as u8)
 }
 
+/// A point of a curve: x, y, and an optional 95% interval on y.
+pub type XyCi = (f64, f64, Option<(f64, f64)>);
+
 /// One curve.
 #[derive(Clone, Debug)]
 pub struct Series {
     pub name: String,
     /// (x, y, optional 95% interval on y).
-    pub points: Vec<(f64, f64, Option<(f64, f64)>)>,
+    pub points: Vec<XyCi>,
     /// Draw markers at the points (sweeps) or just the line (CDFs, time series).
     pub markers: bool,
     /// Draw steps (a CDF of binned data) instead of straight segments.
@@ -184,8 +187,8 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 }
 
 /// Title and subtitle above the plot; returns the area below them.
-fn heading<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
+fn heading<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     title: &str,
     subtitle: Option<&str>,
 ) -> Result<DrawingArea<DB, Shift>, String> {
@@ -362,7 +365,7 @@ macro_rules! line_body {
             .margin_right(24)
             .margin_top(10)
             .margin_bottom(6)
-            .x_label_area_size(58)
+            .x_label_area_size(if matches!(c.x_unit, Unit::Category(_)) { 84 } else { 58 })
             .y_label_area_size(92)
             .build_cartesian_2d($xr, $yr)
             .map_err(err)?;
@@ -370,11 +373,15 @@ macro_rules! line_body {
         let yf = |v: &f64| c.y_unit.format(*v);
         let xs: Vec<f64> = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
         let (xlo, xhi, ylo, yhi) = ($xr_lo, $xr_hi, $yr_lo, $yr_hi);
-        let xticks = custom_ticks(&c.x_unit, xlo, xhi, c.log_x, if c.series.iter().all(|s| s.markers) { &xs } else { &[] });
+        let xticks =
+            custom_ticks(&c.x_unit, xlo, xhi, c.log_x, if c.series.iter().all(|s| s.markers) { &xs } else { &[] });
         // On the y axis only durations and sizes get chosen ticks (round times instead of 16.7m,
         // round MiB instead of 9.5 MiB).
-        let yticks =
-            if matches!(c.y_unit, Unit::Seconds | Unit::Bytes) { custom_ticks(&c.y_unit, ylo, yhi, c.log_y, &[]) } else { None };
+        let yticks = if matches!(c.y_unit, Unit::Seconds | Unit::Bytes) {
+            custom_ticks(&c.y_unit, ylo, yhi, c.log_y, &[])
+        } else {
+            None
+        };
         let blank = |_: &f64| String::new();
         let mut mesh = chart.configure_mesh();
         if xticks.is_some() {
@@ -401,13 +408,23 @@ macro_rules! line_body {
         // Grid line, tick mark and label at each chosen position, in pixels of `$area`.
         let (ox, oy) = $area.get_base_pixel();
         let grid = RGBColor(225, 225, 225);
+        // Category labels wrap to the room each category has, so neighbours never overlap.
+        let room = match (&c.x_unit, xticks.as_deref()) {
+            (Unit::Category(_), Some([a, b, ..])) => {
+                (chart.backend_coord(&(*b, ylo)).0 - chart.backend_coord(&(*a, ylo)).0).max(40)
+            }
+            _ => i32::MAX / 16,
+        };
+        let chars = ((room - 10) / 8).max(6) as usize;
         for &t in xticks.iter().flatten() {
             chart.draw_series(std::iter::once(PathElement::new(vec![(t, ylo), (t, yhi)], grid))).map_err(err)?;
             let (px, py) = chart.backend_coord(&(t, ylo));
             let (px, py) = (px - ox, py - oy);
             $area.draw(&PathElement::new(vec![(px, py), (px, py + 5)], BLACK)).map_err(err)?;
             let style = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
-            $area.draw(&Text::new(c.x_unit.format(t), (px, py + 8), style)).map_err(err)?;
+            for (k, line) in wrap(&c.x_unit.format(t), chars).into_iter().enumerate() {
+                $area.draw(&Text::new(line, (px, py + 8 + 16 * k as i32), style.clone())).map_err(err)?;
+            }
         }
         for &t in yticks.iter().flatten() {
             chart.draw_series(std::iter::once(PathElement::new(vec![(xlo, t), (xhi, t)], grid))).map_err(err)?;

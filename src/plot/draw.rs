@@ -1,7 +1,7 @@
 //! From results on disk to charts: the charts an experiment declares (or sensible defaults)
 //! for a sweep directory, and the standard charts of a single run.
 
-use super::chart::{BarChart, Chart, LineChart, Series, Unit};
+use super::chart::{BarChart, Chart, LineChart, Series, Unit, XyCi};
 use crate::experiment::summary::describe;
 use crate::experiment::{ChartSpec, ExperimentSpec, short_names};
 use crate::model::display_path;
@@ -244,7 +244,7 @@ fn line_charts(
 }
 
 /// Merged latency histogram of a set of runs, as CDF points (upper edge, fraction).
-fn cdf_points(runs: &[&Value]) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+fn cdf_points(runs: &[&Value]) -> Vec<XyCi> {
     let mut merged: Vec<(f64, u64)> = vec![];
     for d in runs {
         let h = &d["histograms"]["delivery.latency_s"];
@@ -313,7 +313,7 @@ fn cdf_charts(
     Ok(charts)
 }
 
-fn series_of(doc: &Value, metric: &str) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+fn series_of(doc: &Value, metric: &str) -> Vec<XyCi> {
     let t = doc["timeseries"]["t_s"].as_array();
     let v = doc["timeseries"][metric].as_array();
     match (t, v) {
@@ -324,12 +324,7 @@ fn series_of(doc: &Value, metric: &str) -> Vec<(f64, f64, Option<(f64, f64)>)> {
     }
 }
 
-fn timeseries_chart(
-    title: &str,
-    subtitle: Option<String>,
-    curves: Vec<(String, Vec<(f64, f64, Option<(f64, f64)>)>)>,
-    metric: &str,
-) -> Chart {
+fn timeseries_chart(title: &str, subtitle: Option<String>, curves: Vec<(String, Vec<XyCi>)>, metric: &str) -> Chart {
     let y_unit = if metric.ends_with("utilisation") { Unit::Share } else { unit_of(metric) };
     let y_label = match metric {
         "delivery.per_minute" => "deferred items delivered per minute (count)".to_string(),
