@@ -67,9 +67,13 @@ fn a_sweep_draws_every_declared_chart_kind() {
         assert_chart(c);
     }
     // Durations on an axis read as durations, not microseconds.
-    let svg = std::fs::read_to_string(dir.path().join("out/charts").join(format!("{}.svg", names.iter().find(|n| n.starts_with("02-")).unwrap()))).unwrap();
+    let svg = std::fs::read_to_string(
+        dir.path().join("out/charts").join(format!("{}.svg", names.iter().find(|n| n.starts_with("02-")).unwrap())),
+    )
+    .unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
-    let texts: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     assert!(texts.contains(&"5m") && texts.contains(&"30m"), "duration ticks: {texts:?}");
     // Drawing again from the directory gives the same files.
     ddsim(&["plot", "out", "-q"], dir.path());
