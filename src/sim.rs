@@ -10,7 +10,7 @@ use crate::nodes::client::Clients;
 use crate::nodes::controlling::ControllingFunction;
 use crate::nodes::participating::ParticipatingFunction;
 use crate::nodes::registrar::Registrar;
-use crate::nodes::{Action, Ctx, Timer};
+use crate::nodes::{Action, Ctx, Owner, Timer};
 use crate::protocol::{Addr, GroupId, Item, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
 use crate::servers::{Admission, Server};
 use crate::trace::{Trace, TraceFilter, TraceKind};
@@ -303,7 +303,9 @@ impl Sim {
                 self.ready = ready;
             }
             Event::Timer(t) => {
-                if let Some(tr) = &mut self.trace {
+                if let Some(tr) = &mut self.trace
+                    && !matches!(t, Timer::Deadlines(..))
+                {
                     tr.record_timer(self.now, &t, &self.world);
                 }
                 self.timer(t)
@@ -412,6 +414,28 @@ impl Sim {
                     let mut ctx =
                         Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
                     cf.on_timer(&mut ctx, ct);
+                }
+                self.flush(Some(n));
+            }
+            Timer::Deadlines(Owner::Clients, list) => {
+                let mut ctx =
+                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
+                self.clients.expire_deadlines(&mut ctx, list);
+                self.flush(None);
+            }
+            Timer::Deadlines(Owner::Node(n), list) => {
+                let mut ctx = Ctx {
+                    now,
+                    world: &self.world,
+                    stats: &mut self.stats,
+                    out: &mut self.out,
+                    device_online: &self.clients.online,
+                };
+                match &mut self.nodes[n.0 as usize] {
+                    NodeFn::Registrar(r) => r.expire_deadlines(&mut ctx, list),
+                    NodeFn::Pf(pf) => pf.expire_deadlines(&mut ctx, list),
+                    NodeFn::Cf(cf) => cf.expire_deadlines(&mut ctx, list),
+                    NodeFn::Access => {}
                 }
                 self.flush(Some(n));
             }
@@ -540,6 +564,11 @@ impl Sim {
                     self.route(pos, p);
                 }
                 Action::Timer(t, timer) => self.queue.push(t, Event::Timer(timer)),
+                Action::Fired(timer) => {
+                    if let Some(tr) = &mut self.trace {
+                        tr.record_timer(self.now, &timer, &self.world);
+                    }
+                }
             }
         }
         self.out = out;

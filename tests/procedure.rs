@@ -152,7 +152,7 @@ fn timers(actions: &[Action]) -> Vec<(Time, PfTimer)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Timer(t, Timer::Pf(_, pt)) => Some((*t, pt.clone())),
+            Action::Timer(t, Timer::Pf(_, pt)) => Some((*t, *pt)),
             _ => None,
         })
         .collect()
@@ -389,7 +389,7 @@ fn dd11_other_errors_and_timer_b_are_retried_per_policy_and_giving_up_is_counted
     let retry = timers(&b.answer(m, d2.generation, 503));
     assert_eq!(retry.len(), 1);
     b.now = retry[0].0;
-    let inv = invites(&b.timer(retry[0].1.clone()));
+    let inv = invites(&b.timer(retry[0].1));
     let d3 = inv[0].1;
     // Third attempt: no answer until Timer B (64*T1); that is the last attempt allowed.
     b.now += 64 * 500_000;

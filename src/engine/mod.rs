@@ -1,6 +1,7 @@
 //! The engine: virtual time, the pending-event set and seeded random streams. It knows nothing
 //! of SIP or of the network functions; `sim` drives the nodes with it.
 
+pub mod deadlines;
 pub mod queue;
 pub mod rng;
 

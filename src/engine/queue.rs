@@ -4,15 +4,16 @@
 //!
 //! Two tiers, because ddsim's event mix is two populations: messages and service completions
 //! due within milliseconds, and timers (presence changes, registration refreshes, TTLs,
-//! retries) due minutes or days ahead. Keys due before `boundary` live in a binary heap; later
-//! ones are appended, unsorted, to buckets of `width` ticks and enter the heap only when their
-//! bucket comes due. The heap stays small and hot in cache; a far timer costs one append. The
-//! order of events is exactly that of a single heap on (time, seq) — only the work differs.
+//! retries) due minutes or days ahead. Keys due before `boundary` (the end of the current
+//! one-second slot) live in a small binary heap that stays hot in cache; later ones wait in a
+//! second heap and move over a slot at a time. Most events are pushed to and popped from the
+//! small heap only. The order of events is exactly that of a single heap on (time, seq) — only
+//! the work differs.
 //! (BENCHMARKS.md compares this with a plain binary heap on ddsim's own event stream.)
 
 use super::Time;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key {
@@ -35,17 +36,15 @@ impl PartialOrd for Key {
     }
 }
 
-/// Width of a far bucket: 2^20 ticks, about one second of virtual time.
+/// Width of a slot: 2^20 ticks, about one second of virtual time.
 const WIDTH_BITS: u32 = 20;
 
 pub struct EventQueue<E> {
     near: BinaryHeap<Key>,
-    /// Keys with `time >= boundary`, by bucket (`time >> WIDTH_BITS`).
-    far: BTreeMap<u64, Vec<Key>>,
-    far_len: usize,
+    /// Keys with `time >= boundary`.
+    far: BinaryHeap<Key>,
     /// Every key in `near` is due before this; every key in `far` at or after it.
     boundary: Time,
-    spare: Vec<Vec<Key>>,
     slots: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -62,10 +61,8 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             near: BinaryHeap::new(),
-            far: BTreeMap::new(),
-            far_len: 0,
+            far: BinaryHeap::new(),
             boundary: 1 << WIDTH_BITS,
-            spare: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -90,9 +87,7 @@ impl<E> EventQueue<E> {
         if time < self.boundary {
             self.near.push(key);
         } else {
-            let spare = &mut self.spare;
-            self.far.entry(time >> WIDTH_BITS).or_insert_with(|| spare.pop().unwrap_or_default()).push(key);
-            self.far_len += 1;
+            self.far.push(key);
         }
         let len = self.len();
         if len > self.peak {
@@ -100,14 +95,18 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Moves the earliest far bucket into the heap. Returns false if there is none.
+    /// Moves the next slot's keys from the far heap to the near one. Returns false if there
+    /// are none.
     #[cold]
     fn refill(&mut self) -> bool {
-        let Some((bucket, mut keys)) = self.far.pop_first() else { return false };
-        self.boundary = (bucket + 1) << WIDTH_BITS;
-        self.far_len -= keys.len();
-        self.near.extend(keys.drain(..));
-        self.spare.push(keys);
+        let Some(first) = self.far.peek() else { return false };
+        self.boundary = ((first.time >> WIDTH_BITS) + 1) << WIDTH_BITS;
+        while let Some(k) = self.far.peek() {
+            if k.time >= self.boundary {
+                break;
+            }
+            self.near.push(self.far.pop().expect("peeked"));
+        }
         true
     }
 
@@ -136,7 +135,7 @@ impl<E> EventQueue<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.near.len() + self.far_len
+        self.near.len() + self.far.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -4,8 +4,9 @@
 //! BYE cause=200). All clients live in one struct of arrays: they share the logic, and a
 //! million of them must fit in memory.
 
-use super::{ClientTimer, Ctx, Timer};
+use super::{Action, ClientTimer, Ctx, Owner, Timer};
 use crate::engine::Time;
+use crate::engine::deadlines::DeadlineSet;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::protocol::{
     Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Payload, Reason, Role, Session, Sip, UserId,
@@ -44,6 +45,26 @@ pub struct Clients {
     registration: Vec<Rng>,
     /// Ground truth: the device is on and attached.
     pub online: Vec<bool>,
+    /// Timer F of REGISTERs and registration refreshes: fixed durations, kept as FIFOs.
+    deadlines: DeadlineSet<(UserId, RegDeadline)>,
+    due: Vec<(UserId, RegDeadline)>,
+}
+
+/// The clients' fixed-duration deadlines, small so that a million of them fit: a registration
+/// refresh and Timer F of a REGISTER, each with its registration generation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum RegDeadline {
+    Refresh(u32),
+    Timeout(u32),
+}
+
+impl From<RegDeadline> for ClientTimer {
+    fn from(d: RegDeadline) -> ClientTimer {
+        match d {
+            RegDeadline::Refresh(g) => ClientTimer::Refresh(g),
+            RegDeadline::Timeout(g) => ClientTimer::RegisterTimeout(g),
+        }
+    }
 }
 
 /// Re-register 600 s before expiry when the expiry is over 1200 s, else at half of it
@@ -63,6 +84,8 @@ impl Clients {
             behaviour: (0..n).map(|u| rng::stream(s, Stream::Behaviour, u as u64)).collect(),
             registration: (0..n).map(|u| rng::stream(s, Stream::Registration, u as u64)).collect(),
             online: vec![false; n],
+            deadlines: DeadlineSet::default(),
+            due: Vec::new(),
         }
     }
 
@@ -107,7 +130,8 @@ impl Clients {
             Msg::Sip(Sip::Register { user: u, expires_s, sip_instance, generation }),
         );
         if expires_s > 0 {
-            ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Client(u, ClientTimer::RegisterTimeout(generation)));
+            let armed = self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, (u, RegDeadline::Timeout(generation)));
+            ctx.arm(Owner::Clients, armed);
         }
     }
 
@@ -123,6 +147,20 @@ impl Clients {
         let wait = (w * self.registration[i].random_range(0.5..=1.0)) as u64;
         ctx.stats.registrations_failed += 1;
         ctx.timer(ctx.now + wait.max(1), Timer::Client(u, ClientTimer::RegisterRetry(st.reg_generation)));
+    }
+
+    /// One of the clients' deadline lists is due.
+    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
+        let mut due = std::mem::take(&mut self.due);
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+            ctx.timer(next, Timer::Deadlines(Owner::Clients, list));
+        }
+        for (u, d) in due.drain(..) {
+            let t = ClientTimer::from(d);
+            ctx.out.push(Action::Fired(Timer::Client(u, t)));
+            self.on_timer(ctx, u, t);
+        }
+        self.due = due;
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, u: UserId, t: ClientTimer) {
@@ -274,7 +312,12 @@ impl Clients {
                 if status == 200 {
                     st.reg_failures = 0;
                     let e = ctx.world.class_of(u).expiry_s;
-                    ctx.timer(ctx.now + refresh_interval(e), Timer::Client(u, ClientTimer::Refresh(st.reg_generation)));
+                    let armed = self.deadlines.after(
+                        ctx.now,
+                        refresh_interval(e),
+                        (u, RegDeadline::Refresh(st.reg_generation)),
+                    );
+                    ctx.arm(Owner::Clients, armed);
                 } else {
                     self.registration_failed(ctx, u);
                 }

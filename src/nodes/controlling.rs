@@ -4,8 +4,9 @@
 //! an idle session down, and restarts an inactive one when a participant's PF sends a re-join
 //! INVITE (OMA CPM 8.2.2.7) by inviting every other member again.
 
-use super::{CfTimer, Ctx, Timer};
+use super::{Action, CfTimer, Ctx, Owner, Timer};
 use crate::engine::Time;
+use crate::engine::deadlines::DeadlineSet;
 use crate::protocol::{
     Addr, Dialog, GroupId, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload, Reason, Role, Session,
     Sip, UserId,
@@ -24,8 +25,6 @@ struct CfMember {
     leg: Leg,
     generation: u32,
     subscribed: bool,
-    /// Copies for a member being invited, forwarded once its PF answers 200.
-    pending: Vec<Item>,
 }
 
 struct CfGroup {
@@ -42,6 +41,11 @@ struct CfGroup {
 pub struct ControllingFunction {
     pub id: NodeId,
     groups: Vec<CfGroup>,
+    /// Timer B of join INVITEs (64·T1), kept as a FIFO.
+    deadlines: DeadlineSet<CfTimer>,
+    due: Vec<CfTimer>,
+    /// Copies for members being invited, forwarded once their PF answers 200 (by membership).
+    pending: fnv::FnvHashMap<u32, Vec<Item>>,
 }
 
 impl ControllingFunction {
@@ -57,15 +61,18 @@ impl ControllingFunction {
                 contribution: 0,
                 last_chat: 0,
                 idle_generation: 0,
-                members: vec![
-                    CfMember { leg: Leg::Out, generation: 0, subscribed: false, pending: vec![] };
-                    g.count as usize
-                ],
+                members: vec![CfMember { leg: Leg::Out, generation: 0, subscribed: false }; g.count as usize],
                 participants: Rc::from(Vec::new()),
                 dirty: true,
             })
             .collect();
-        ControllingFunction { id, groups }
+        ControllingFunction {
+            id,
+            groups,
+            deadlines: DeadlineSet::default(),
+            due: Vec::new(),
+            pending: Default::default(),
+        }
     }
 
     fn local(ctx: &Ctx, g: GroupId) -> usize {
@@ -137,7 +144,8 @@ impl ControllingFunction {
             let invite =
                 Invite::Join { member: m, contribution_id: g.contribution, participants: participants.clone() };
             ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(Sip::Invite { dialog, invite }));
-            ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Cf(self.id, CfTimer::JoinTimeout(m, mm.generation)));
+            let armed = self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, CfTimer::JoinTimeout(m, mm.generation));
+            ctx.arm(Owner::Node(self.id), armed);
         }
     }
 
@@ -153,8 +161,7 @@ impl ControllingFunction {
                 let dialog = Dialog { role: Role::Leg, id: m.0, generation: mm.generation };
                 ctx.send(me, Self::pf_of(ctx, m), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
                 mm.leg = Leg::Out;
-                ctx.stats.groups_copies_lost += mm.pending.len() as u64;
-                mm.pending.clear();
+                ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
             }
             if mm.subscribed {
                 mm.subscribed = false;
@@ -198,13 +205,26 @@ impl ControllingFunction {
         let m = Self::member_id(ctx, &self.groups[gl], pos);
         match self.groups[gl].members[pos].leg {
             Leg::In => self.send_item(ctx, m, item),
-            Leg::Inviting => self.groups[gl].members[pos].pending.push(item),
+            Leg::Inviting => self.pending.entry(m.0).or_default().push(item),
             Leg::Out => {
                 if item.is_notification() {
                     ctx.stats.imdn_undeliverable += 1;
                 }
             }
         }
+    }
+
+    /// One of the CF's deadline lists is due.
+    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
+        let mut due = std::mem::take(&mut self.due);
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+            ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
+        }
+        for t in due.drain(..) {
+            ctx.out.push(Action::Fired(Timer::Cf(self.id, t)));
+            self.on_timer(ctx, t);
+        }
+        self.due = due;
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
@@ -230,8 +250,7 @@ impl ControllingFunction {
                 if mm.leg == Leg::Inviting && mm.generation == generation {
                     mm.leg = Leg::Out;
                     ctx.stats.count_response(408);
-                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
-                    mm.pending.clear();
+                    ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
                     self.groups[gl].dirty = true;
                 }
             }
@@ -252,7 +271,7 @@ impl ControllingFunction {
                 } else {
                     self.notify_subscribers(ctx, gl);
                 }
-                let pending = std::mem::take(&mut self.groups[gl].members[mi.pos as usize].pending);
+                let pending = self.pending.remove(&member.0).unwrap_or_default();
                 ctx.send(
                     me,
                     p.src,
@@ -272,15 +291,14 @@ impl ControllingFunction {
                 }
                 if status == 200 {
                     mm.leg = Leg::In;
-                    let pending = std::mem::take(&mut mm.pending);
+                    let pending = self.pending.remove(&m.0).unwrap_or_default();
                     ctx.send(me, p.src, Msg::Sip(Sip::Ack { dialog }));
                     for it in pending {
                         self.send_item(ctx, m, it);
                     }
                 } else {
                     mm.leg = Leg::Out;
-                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
-                    mm.pending.clear();
+                    ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
                     self.groups[gl].dirty = true;
                 }
             }
@@ -296,8 +314,7 @@ impl ControllingFunction {
                 );
                 if mm.leg != Leg::Out {
                     mm.leg = Leg::Out;
-                    ctx.stats.groups_copies_lost += mm.pending.len() as u64;
-                    mm.pending.clear();
+                    ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
                     self.groups[gl].dirty = true;
                     self.notify_subscribers(ctx, gl);
                 }

@@ -21,19 +21,30 @@ pub enum Action {
     Send(Packet),
     /// Wake the node at `at` with this timer.
     Timer(Time, Timer),
+    /// A deadline kept by the node itself (see `engine::deadlines`) passed: for traces only.
+    Fired(Timer),
 }
 
 /// Timers. Each carries what its owner needs to tell a current timer from a stale one
 /// (generation numbers), since timers are never cancelled, only ignored.
-#[derive(Clone, Debug, PartialEq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum Timer {
     Client(UserId, ClientTimer),
     Registrar(NodeId, RegistrarTimer),
     Pf(NodeId, PfTimer),
     Cf(NodeId, CfTimer),
+    /// The earliest deadline of one of an owner's deadline lists (`engine::deadlines`) is due.
+    Deadlines(Owner, u16),
 }
 
-#[derive(Clone, Debug, PartialEq, Hash)]
+/// Who keeps a deadline list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Clients,
+    Node(NodeId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum ClientTimer {
     /// The presence process flips online/offline.
     Presence,
@@ -51,7 +62,7 @@ pub enum ClientTimer {
     Displayed { period: u32, member: MemberId, item: Item, deferred_generation: Option<u32> },
 }
 
-#[derive(Clone, Debug, PartialEq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum RegistrarTimer {
     /// The binding of `user` expires (binding generation).
     BindingExpiry(UserId, u32),
@@ -61,7 +72,7 @@ pub enum RegistrarTimer {
     ThirdPartyRetry(UserId, u32),
 }
 
-#[derive(Clone, Debug, PartialEq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum PfTimer {
     /// Timer B of a deferred-delivery INVITE (membership, generation).
     InviteTimeout(MemberId, u32),
@@ -79,7 +90,7 @@ pub enum PfTimer {
     RejoinRetry(MemberId, u32),
 }
 
-#[derive(Clone, Debug, PartialEq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum CfTimer {
     /// Check whether the group session has been idle for `idle_timeout`.
     Idle(GroupId, u32),
@@ -106,6 +117,13 @@ impl Ctx<'_> {
     #[inline]
     pub fn timer(&mut self, at: Time, t: Timer) {
         self.out.push(Action::Timer(at, t));
+    }
+    /// Arms the timer of an owner's deadline list when `DeadlineSet::after` asks for it.
+    #[inline]
+    pub fn arm(&mut self, owner: Owner, armed: Option<(Time, u16)>) {
+        if let Some((at, i)) = armed {
+            self.out.push(Action::Timer(at, Timer::Deadlines(owner, i)));
+        }
     }
     #[inline]
     pub fn in_window(&self) -> bool {

@@ -4,8 +4,9 @@
 //! deferred delivery of seed section 8.3.2.9.1.2 (steps DD-1..DD-17 of DESIGN.md), one
 //! session per group session, each a small state machine (`Delivery`).
 
-use super::{Ctx, PfTimer, Timer};
+use super::{Action, Ctx, Owner, PfTimer, Timer};
 use crate::engine::Time;
+use crate::engine::deadlines::DeadlineSet;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::policy::Retry;
 use crate::protocol::{
@@ -80,7 +81,7 @@ struct PfMember {
     id: MemberId,
     leg: Leg,
     leg_generation: u32,
-    rejoin_tries: u32,
+    rejoin_tries: u8,
     subscribed: bool,
     contribution: u32,
     participants: Rc<[UserId]>,
@@ -89,14 +90,13 @@ struct PfMember {
     delivery: Delivery,
     /// Generation of the deferred-delivery session (one per INVITE).
     generation: u32,
-    episode: Option<Episode>,
+    /// Boxed: most memberships have no delivery under way, and a million of them must fit.
+    episode: Option<Box<Episode>>,
     ttl_generation: u32,
     ttl_armed: bool,
-    /// Items from the client waiting for the leg to the CF (re-join in progress).
-    upstream: Vec<Item>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PfUser {
     registered: bool,
     /// False once a delivery to the device has failed (the PF learns of an ungraceful
@@ -105,7 +105,9 @@ struct PfUser {
     sip_instance: bool,
     stored: u64,
     stored_bytes: u64,
-    live: VecDeque<InFlight>,
+    /// This user's unacknowledged live SENDs: head and tail in `ParticipatingFunction::live`.
+    live_head: u32,
+    live_tail: u32,
     live_seq: u32,
     live_armed: bool,
 }
@@ -129,7 +131,24 @@ pub struct ParticipatingFunction {
     fifo: VecDeque<(u32, u64)>,
     next_seq: u64,
     rng: Rng,
+    /// Timer B of deferred-delivery and re-join INVITEs (64·T1), kept as a FIFO.
+    deadlines: DeadlineSet<PfTimer>,
+    due: Vec<PfTimer>,
+    /// Items from clients waiting for the leg to the CF (a re-join in progress), by membership.
+    upstream: fnv::FnvHashMap<u32, Vec<Item>>,
+    /// Live SENDs not yet acknowledged, all users; each user's are a list through `next`.
+    live: Vec<LiveEntry>,
+    live_free: Vec<u32>,
 }
+
+/// An unacknowledged live SEND and the next one of the same user.
+#[derive(Clone, Copy, Debug)]
+struct LiveEntry {
+    f: InFlight,
+    next: u32,
+}
+
+const NIL: u32 = u32::MAX;
 
 /// Which conservation counter an event feeds.
 enum Count {
@@ -144,14 +163,24 @@ enum Count {
 
 impl ParticipatingFunction {
     pub fn new(id: NodeId, world: &crate::workload::World) -> ParticipatingFunction {
-        let users = (0..world.pf_users[id.0 as usize]).map(|_| PfUser::default()).collect();
+        let users = (0..world.pf_users[id.0 as usize])
+            .map(|_| PfUser {
+                registered: false,
+                reachable: false,
+                sip_instance: false,
+                stored: 0,
+                stored_bytes: 0,
+                live_head: NIL,
+                live_tail: NIL,
+                live_seq: 0,
+                live_armed: false,
+            })
+            .collect();
         let empty: Rc<[UserId]> = Rc::from(Vec::new());
-        let members = world
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| world.user(m.user).pf == id)
-            .map(|(i, _)| PfMember {
+        // Sized exactly: a collect() through a filter would grow by doubling.
+        let mut members = Vec::with_capacity(world.pf_members[id.0 as usize] as usize);
+        members.extend(world.members.iter().enumerate().filter(|(_, m)| world.user(m.user).pf == id).map(|(i, _)| {
+            PfMember {
                 id: MemberId(i as u32),
                 leg: Leg::Out,
                 leg_generation: 0,
@@ -166,9 +195,8 @@ impl ParticipatingFunction {
                 episode: None,
                 ttl_generation: 0,
                 ttl_armed: false,
-                upstream: vec![],
-            })
-            .collect();
+            }
+        }));
         ParticipatingFunction {
             id,
             users,
@@ -178,6 +206,11 @@ impl ParticipatingFunction {
             fifo: VecDeque::new(),
             next_seq: 0,
             rng: rng::stream(world.seed, Stream::Retry, id.0 as u64),
+            deadlines: DeadlineSet::default(),
+            due: Vec::new(),
+            upstream: Default::default(),
+            live: Vec::new(),
+            live_free: Vec::new(),
         }
     }
 
@@ -438,9 +471,9 @@ impl ParticipatingFunction {
             let first_seq = pu.live_seq;
             let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
             pu.live_seq += chunks as u32;
-            pu.live.push_back(InFlight { stored: s, chunks, acked: 0, first_seq, sent: ctx.now });
             let arm = !pu.live_armed;
             pu.live_armed = true;
+            self.live_push(ul, InFlight { stored: s, chunks, acked: 0, first_seq, sent: ctx.now });
             self.send_chunks(ctx, Addr::User(u), Session::Live(m), item, first_seq);
             ctx.stats.live_sent += 1;
             if arm {
@@ -454,15 +487,62 @@ impl ParticipatingFunction {
         }
     }
 
+    /// Appends to user `ul`'s list of unacknowledged live SENDs.
+    fn live_push(&mut self, ul: usize, f: InFlight) {
+        let e = LiveEntry { f, next: NIL };
+        let i = match self.live_free.pop() {
+            Some(i) => {
+                self.live[i as usize] = e;
+                i
+            }
+            None => {
+                self.live.push(e);
+                (self.live.len() - 1) as u32
+            }
+        };
+        let pu = &mut self.users[ul];
+        if pu.live_tail == NIL {
+            pu.live_head = i;
+        } else {
+            self.live[pu.live_tail as usize].next = i;
+        }
+        pu.live_tail = i;
+    }
+
+    /// Removes and returns the oldest unacknowledged live SEND of user `ul`.
+    fn live_pop(&mut self, ul: usize) -> Option<InFlight> {
+        let pu = &mut self.users[ul];
+        if pu.live_head == NIL {
+            return None;
+        }
+        let i = pu.live_head;
+        let e = self.live[i as usize];
+        pu.live_head = e.next;
+        if pu.live_head == NIL {
+            pu.live_tail = NIL;
+        }
+        self.live_free.push(i);
+        Some(e.f)
+    }
+
+    fn live_front(&self, ul: usize) -> Option<&InFlight> {
+        let h = self.users[ul].live_head;
+        (h != NIL).then(|| &self.live[h as usize].f)
+    }
+
     fn live_ack(&mut self, ctx: &mut Ctx, u: UserId, seq: u32) {
-        let pu = &mut self.users[Self::ul(ctx, u)];
-        let Some(f) = pu.live.front_mut() else { return };
+        let ul = Self::ul(ctx, u);
+        let h = self.users[ul].live_head;
+        if h == NIL {
+            return;
+        }
+        let f = &mut self.live[h as usize].f;
         if seq != f.first_seq + f.acked as u32 {
             return;
         }
         f.acked += 1;
         if f.acked == f.chunks {
-            pu.live.pop_front();
+            self.live_pop(ul);
         }
     }
 
@@ -472,7 +552,7 @@ impl ParticipatingFunction {
         let ul = Self::ul(ctx, u);
         self.users[ul].reachable = false;
         ctx.stats.live_failed += 1;
-        let failed: Vec<InFlight> = self.users[ul].live.drain(..).collect();
+        let failed: Vec<InFlight> = std::iter::from_fn(|| self.live_pop(ul)).collect();
         for f in failed.into_iter().rev() {
             let ml = ctx.world.membership(u, f.stored.item.group).map(|m| Self::ml(ctx, m));
             if let Some(ml) = ml {
@@ -496,7 +576,7 @@ impl ParticipatingFunction {
             let pm = &mut self.members[ml];
             match pm.delivery {
                 Delivery::Idle if !pm.store.is_empty() => {
-                    pm.episode = Some(Episode { first_invite: ctx.now, attempts: 0, prev_wait: 0 });
+                    pm.episode = Some(Box::new(Episode { first_invite: ctx.now, attempts: 0, prev_wait: 0 }));
                     ctx.stats.sessions_started += 1;
                     self.invite(ctx, ml);
                 }
@@ -579,7 +659,8 @@ impl ParticipatingFunction {
             Addr::User(mi.user),
             Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(Box::new(invite)) }),
         );
-        ctx.timer(ctx.now + ctx.world.cfg.timer_b, Timer::Pf(self.id, PfTimer::InviteTimeout(pm.id, pm.generation)));
+        let armed = self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, PfTimer::InviteTimeout(pm.id, pm.generation));
+        ctx.arm(Owner::Node(self.id), armed);
     }
 
     /// Before any conference NOTIFY, the PF knows the group's member list from provisioning.
@@ -752,14 +833,14 @@ impl ParticipatingFunction {
                 let cf = Addr::Node(ctx.world.group(item.group).cf);
                 self.send_chunks(ctx, cf, Session::Leg(m), item, 0);
             }
-            Leg::Joining => pm.upstream.push(item),
+            Leg::Joining => self.upstream.entry(ml as u32).or_default().push(item),
             Leg::Out => {
                 // Live typing alone does not restart a session; in a deferred-delivery session
                 // any IMDN, isComposing or message does (DD-15).
                 if item.payload == Payload::IsComposing && !in_deferred {
                     return;
                 }
-                pm.upstream.push(item);
+                self.upstream.entry(ml as u32).or_default().push(item);
                 if in_deferred {
                     ctx.stats.delivery_restarts += 1;
                 }
@@ -775,10 +856,9 @@ impl ParticipatingFunction {
         let dialog = Dialog { role: Role::Leg, id: pm.id.0, generation: pm.leg_generation };
         let cf = Addr::Node(ctx.world.group(ctx.world.member(pm.id).group).cf);
         ctx.send(Addr::Node(self.id), cf, Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member: pm.id } }));
-        ctx.timer(
-            ctx.now + ctx.world.cfg.timer_b,
-            Timer::Pf(self.id, PfTimer::RejoinTimeout(pm.id, pm.leg_generation)),
-        );
+        let armed =
+            self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, PfTimer::RejoinTimeout(pm.id, pm.leg_generation));
+        ctx.arm(Owner::Node(self.id), armed);
     }
 
     fn rejoin_failed(&mut self, ctx: &mut Ctx, ml: usize, retry_after_s: Option<u32>) {
@@ -792,11 +872,23 @@ impl ParticipatingFunction {
         }
         pm.leg = Leg::Out;
         pm.rejoin_tries = 0;
-        ctx.stats.groups_upstream_lost += pm.upstream.len() as u64;
-        pm.upstream.clear();
+        ctx.stats.groups_upstream_lost += self.upstream.remove(&(ml as u32)).map_or(0, |v| v.len()) as u64;
     }
 
     // ----- inputs -----
+
+    /// One of the PF's deadline lists is due.
+    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
+        let mut due = std::mem::take(&mut self.due);
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+            ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
+        }
+        for t in due.drain(..) {
+            ctx.out.push(Action::Fired(Timer::Pf(self.id, t)));
+            self.on_timer(ctx, t);
+        }
+        self.due = due;
+    }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, t: PfTimer) {
         match t {
@@ -846,14 +938,13 @@ impl ParticipatingFunction {
             }
             PfTimer::LiveDeadline(u) => {
                 let ul = Self::ul(ctx, u);
-                let pu = &mut self.users[ul];
-                pu.live_armed = false;
+                self.users[ul].live_armed = false;
                 let timeout = ctx.world.cfg.msrp_timeout;
-                match pu.live.front() {
-                    Some(f) if f.sent + timeout <= ctx.now => self.live_failed(ctx, u),
-                    Some(f) => {
-                        pu.live_armed = true;
-                        ctx.timer(f.sent + timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
+                match self.live_front(ul).map(|f| f.sent) {
+                    Some(sent) if sent + timeout <= ctx.now => self.live_failed(ctx, u),
+                    Some(sent) => {
+                        self.users[ul].live_armed = true;
+                        ctx.timer(sent + timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
                     }
                     None => {}
                 }
@@ -976,7 +1067,7 @@ impl ParticipatingFunction {
                 pm.leg = Leg::In;
                 pm.contribution = contribution_id;
                 pm.participants = participants.clone();
-                let flush = std::mem::take(&mut pm.upstream);
+                let flush = self.upstream.remove(&(ml as u32)).unwrap_or_default();
                 ctx.send(
                     me,
                     src,
@@ -1030,7 +1121,7 @@ impl ParticipatingFunction {
                         pm.leg = Leg::In;
                         pm.rejoin_tries = 0;
                         ctx.send(me, src, Msg::Sip(Sip::Ack { dialog }));
-                        for it in std::mem::take(&mut pm.upstream) {
+                        for it in self.upstream.remove(&(ml as u32)).unwrap_or_default() {
                             self.upstream(ctx, ml, it, false);
                         }
                         let u = ctx.world.member(MemberId(dialog.id)).user;

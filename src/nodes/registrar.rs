@@ -4,7 +4,8 @@
 //! a request for a user with no binding is answered 480 Temporarily Unavailable, as an S-CSCF
 //! with no registered contact does (TS 24.229 §5.4.3.3).
 
-use super::{Ctx, RegistrarTimer, Timer};
+use super::{Action, Ctx, Owner, RegistrarTimer, Timer};
+use crate::engine::deadlines::DeadlineSet;
 use crate::protocol::{Addr, Method, Msg, NodeId, Packet, Sip, UserId};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,6 +28,9 @@ pub struct Registrar {
     pub id: NodeId,
     bindings: Vec<Binding>,
     third_party: Vec<ThirdParty>,
+    /// 3rd-party Timer F and binding expiries: fixed durations, kept as FIFOs.
+    deadlines: DeadlineSet<RegistrarTimer>,
+    due: Vec<RegistrarTimer>,
 }
 
 impl Registrar {
@@ -35,6 +39,8 @@ impl Registrar {
             id,
             bindings: vec![Binding::default(); users as usize],
             third_party: vec![ThirdParty::default(); users as usize],
+            deadlines: DeadlineSet::default(),
+            due: Vec::new(),
         }
     }
 
@@ -80,10 +86,22 @@ impl Registrar {
                 generation: tp.generation,
             }),
         );
-        ctx.timer(
-            ctx.now + ctx.world.cfg.timer_b,
-            Timer::Registrar(self.id, RegistrarTimer::ThirdPartyTimeout(u, tp.generation)),
-        );
+        let armed =
+            self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, RegistrarTimer::ThirdPartyTimeout(u, tp.generation));
+        ctx.arm(Owner::Node(self.id), armed);
+    }
+
+    /// One of the registrar's deadline lists is due.
+    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
+        let mut due = std::mem::take(&mut self.due);
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+            ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
+        }
+        for t in due.drain(..) {
+            ctx.out.push(Action::Fired(Timer::Registrar(self.id, t)));
+            self.on_timer(ctx, t);
+        }
+        self.due = due;
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
@@ -139,7 +157,9 @@ impl Registrar {
                 b.sip_instance = sip_instance;
                 if expires_s > 0 {
                     let at = ctx.now + expires_s as u64 * crate::units::SEC;
-                    ctx.timer(at, Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(user, b.generation)));
+                    let armed =
+                        self.deadlines.after(ctx.now, at - ctx.now, RegistrarTimer::BindingExpiry(user, b.generation));
+                    ctx.arm(Owner::Node(self.id), armed);
                     ctx.stats.registrations_ok += 1;
                 }
                 let resp =

@@ -116,7 +116,7 @@ impl Trace {
 
     pub fn record_timer(&mut self, time: Time, timer: &Timer, world: &World) {
         if self.wanted_time(time) && self.filter.users.is_none_or(|k| timer_concerns(timer, world, k)) {
-            self.timers.push(TimerRecord { time, timer: timer.clone() });
+            self.timers.push(TimerRecord { time, timer: *timer });
         }
     }
 }
@@ -144,6 +144,8 @@ pub fn timer_user(timer: &Timer, world: &World) -> Option<UserId> {
             crate::nodes::CfTimer::Idle(..) => None,
             crate::nodes::CfTimer::JoinTimeout(m, _) => member(*m),
         },
+        // The list's timer itself; each deadline that passes is recorded as its own timer.
+        Timer::Deadlines(..) => None,
     }
 }
 
@@ -163,6 +165,10 @@ pub fn timer_at(timer: &Timer) -> Addr {
     match timer {
         Timer::Client(u, _) => Addr::User(*u),
         Timer::Registrar(n, _) | Timer::Pf(n, _) | Timer::Cf(n, _) => Addr::Node(*n),
+        // Deadline-list timers are not recorded (their deadlines are, one by one); the clients'
+        // lists are shown at the first node.
+        Timer::Deadlines(crate::nodes::Owner::Node(n), _) => Addr::Node(*n),
+        Timer::Deadlines(crate::nodes::Owner::Clients, _) => Addr::Node(crate::protocol::NodeId(0)),
     }
 }
 
@@ -196,6 +202,7 @@ pub fn timer_name(timer: &Timer) -> (&'static str, &'static str) {
             crate::nodes::CfTimer::Idle(..) => ("Idle", "the group session may have been idle too long"),
             crate::nodes::CfTimer::JoinTimeout(..) => ("JoinTimeout", "Timer B of a join INVITE"),
         },
+        Timer::Deadlines(..) => ("Deadlines", "the earliest of a list of fixed-duration deadlines"),
     }
 }
 
