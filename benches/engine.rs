@@ -3,7 +3,7 @@
 //! reference models in events per second. See BENCHMARKS.md for how the figures are used.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ddsim::engine::queue::{EventQueue, HeapQueue};
+use ddsim::engine::queue::{EventQueue, HeapQueue, PendingEvents};
 use ddsim::model::{Model, Override};
 use ddsim::sim::{RunOptions, Sim};
 use rand::{Rng, SeedableRng};

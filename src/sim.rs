@@ -2,6 +2,7 @@
 //! with the engine's event queue, routes their messages over the network, and produces the
 //! results document. This is the only place where time advances.
 
+use crate::engine::queue::PendingEvents;
 use crate::engine::{EventQueue, Time};
 use crate::metrics::{Stats, TimeSeries};
 use crate::model::{EventSpec, Model, NodeKind};
@@ -104,9 +105,11 @@ pub struct RunOutput {
     pub trace: Option<Trace>,
 }
 
-pub struct Sim {
+/// A run. Generic over its pending-event set only so that benchmarks can time whole runs
+/// with the alternatives of `engine::queue`; the default is the engine's own.
+pub struct Sim<Q: PendingEvents<Event> = EventQueue<Event>> {
     pub world: World,
-    queue: EventQueue<Event>,
+    queue: Q,
     net: Network,
     pub clients: Clients,
     pub nodes: Vec<NodeFn>,
@@ -139,6 +142,13 @@ pub struct Sim {
 impl Sim {
     /// Builds a run of a validated model with the given seed.
     pub fn new(model: &Model, seed: u64, opts: RunOptions) -> Sim {
+        Sim::with_queue(model, seed, opts)
+    }
+}
+
+impl<Q: PendingEvents<Event>> Sim<Q> {
+    /// Builds a run with another pending-event set (for benchmarks).
+    pub fn with_queue(model: &Model, seed: u64, opts: RunOptions) -> Sim<Q> {
         let world = World::build(model, seed);
         let n = model.topology.nodes.len();
         let mut nodes = Vec::with_capacity(n);
@@ -172,7 +182,7 @@ impl Sim {
             clients: Clients::new(&world),
             net: Network::new(model, seed),
             traffic: Traffic::new(model, seed),
-            queue: EventQueue::new(),
+            queue: Q::default(),
             nodes,
             servers,
             stats: Stats::new(),

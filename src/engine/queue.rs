@@ -2,14 +2,19 @@
 //! for the same instant run in the order they were scheduled. Payloads live in a slab; the
 //! ordering structures hold 24-byte keys only.
 //!
-//! Two tiers, because ddsim's event mix is two populations: messages and service completions
-//! due within milliseconds, and timers (presence changes, registration refreshes, TTLs,
-//! retries) due minutes or days ahead. Keys due before `boundary` (the end of the current
-//! one-second slot) live in a small binary heap that stays hot in cache; later ones wait in a
-//! second heap and move over a slot at a time. Most events are pushed to and popped from the
-//! small heap only. The order of events is exactly that of a single heap on (time, seq) — only
-//! the work differs.
-//! (BENCHMARKS.md compares this with a plain binary heap on ddsim's own event stream.)
+//! `EventQueue`, the engine's, is a calendar queue in two tiers, because ddsim's event mix is
+//! two populations: messages and service completions due within milliseconds, and timers
+//! (presence changes, answer delays, IMDN timers, retries, TTLs) due seconds to days ahead.
+//! Keys due before `boundary` (the end of the current one-second slot) live in a small binary
+//! heap that stays hot in cache; later ones are appended, unsorted, to the bucket of their
+//! one-second slot in a ring spanning about 18 hours (beyond that, to an overflow heap), and
+//! enter the small heap only when their slot comes due. A far timer thus costs one append and
+//! one heap insertion among a few hundred keys, where one big heap costs two descents through
+//! millions of keys, each level a cache miss. The order of events is exactly that of a single
+//! heap on (time, seq): only the work differs.
+//!
+//! The alternatives it was measured against (BENCHMARKS.md, `cargo bench --bench engine`) are
+//! kept here, behind the same `PendingEvents` trait, so that whole runs can be timed with each.
 
 use super::Time;
 use std::cmp::Ordering;
@@ -25,7 +30,7 @@ pub struct Key {
 impl Ord for Key {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse so the earliest (time, seq) is on top.
+        // The heaps are max-heaps: reverse so the earliest (time, seq) is on top.
         (other.time, other.seq).cmp(&(self.time, self.seq))
     }
 }
@@ -36,42 +41,41 @@ impl PartialOrd for Key {
     }
 }
 
-/// Width of a slot: 2^20 ticks, about one second of virtual time.
-const WIDTH_BITS: u32 = 20;
+/// A pending-event set: the engine is generic over it so that implementations can be compared
+/// on ddsim's own runs. Every implementation pops in (time, scheduling order).
+pub trait PendingEvents<E>: Default {
+    fn push(&mut self, time: Time, event: E);
+    /// Removes and returns the earliest event.
+    fn pop(&mut self) -> Option<(Time, E)>;
+    /// Time of the earliest event.
+    fn peek_time(&mut self) -> Option<Time>;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Largest number of pending events seen.
+    fn peak(&self) -> usize;
+}
 
-pub struct EventQueue<E> {
-    near: BinaryHeap<Key>,
-    /// Keys with `time >= boundary`.
-    far: BinaryHeap<Key>,
-    /// Every key in `near` is due before this; every key in `far` at or after it.
-    boundary: Time,
+/// Payloads by slot, with a free list (LIFO, so a freed slot, warm in cache, is reused first),
+/// and the sequence numbers and peak count every implementation needs.
+struct Slab<E> {
     slots: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
+    live: usize,
     peak: usize,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E> Default for Slab<E> {
     fn default() -> Self {
-        Self::new()
+        Slab { slots: Vec::new(), free: Vec::new(), seq: 0, live: 0, peak: 0 }
     }
 }
 
-impl<E> EventQueue<E> {
-    pub fn new() -> Self {
-        EventQueue {
-            near: BinaryHeap::new(),
-            far: BinaryHeap::new(),
-            boundary: 1 << WIDTH_BITS,
-            slots: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
-            peak: 0,
-        }
-    }
-
+impl<E> Slab<E> {
     #[inline]
-    pub fn push(&mut self, time: Time, event: E) {
+    fn insert(&mut self, time: Time, event: E) -> Key {
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(event);
@@ -84,48 +88,188 @@ impl<E> EventQueue<E> {
         };
         let key = Key { time, seq: self.seq, slot };
         self.seq += 1;
-        if time < self.boundary {
-            self.near.push(key);
-        } else {
-            self.far.push(key);
+        self.live += 1;
+        if self.live > self.peak {
+            self.peak = self.live;
         }
-        let len = self.len();
-        if len > self.peak {
-            self.peak = len;
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, k: Key) -> (Time, E) {
+        let e = self.slots[k.slot as usize].take().expect("every key has a payload");
+        self.free.push(k.slot);
+        self.live -= 1;
+        (k.time, e)
+    }
+}
+
+/// A bucketed level of the calendar: `1 << RING_BITS` buckets of unsorted keys and a bitmap
+/// of the occupied ones.
+const RING_BITS: u32 = 12;
+const RING: u64 = 1 << RING_BITS;
+const RING_MASK: u64 = RING - 1;
+
+struct Ring {
+    buckets: Vec<Vec<Key>>,
+    occupied: [u64; (RING / 64) as usize],
+    len: usize,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring { buckets: (0..RING).map(|_| Vec::new()).collect(), occupied: [0; (RING / 64) as usize], len: 0 }
+    }
+
+    #[inline]
+    fn push(&mut self, slot: u64, key: Key) {
+        let i = (slot & RING_MASK) as usize;
+        self.buckets[i].push(key);
+        self.occupied[i / 64] |= 1 << (i % 64);
+        self.len += 1;
+    }
+
+    /// The first occupied slot at or after `cur`, if any (slots map to buckets modulo the
+    /// ring's size; the caller keeps every slot it holds within `RING` of `cur`).
+    fn next_occupied(&self, cur: u64) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        let start = cur & RING_MASK;
+        let words = self.occupied.len();
+        let first = (start / 64) as usize;
+        // The first word without the bits before `start`, every other word once, and the
+        // first word again for the bits before `start` (wrapping around).
+        for i in 0..=words {
+            let w = (first + i) % words;
+            let mut bits = self.occupied[w];
+            if i == 0 {
+                bits &= !0u64 << (start % 64);
+            }
+            if bits != 0 {
+                let index = w as u64 * 64 + bits.trailing_zeros() as u64;
+                return Some(cur + (index.wrapping_sub(start) & RING_MASK));
+            }
+        }
+        unreachable!("a non-empty ring has an occupied bucket")
+    }
+
+    /// Empties the bucket of `slot`.
+    fn take(&mut self, slot: u64) -> std::vec::Drain<'_, Key> {
+        let i = (slot & RING_MASK) as usize;
+        self.occupied[i / 64] &= !(1u64 << (i % 64));
+        self.len -= self.buckets[i].len();
+        self.buckets[i].drain(..)
+    }
+}
+
+/// Fine slots: 2^15 ticks (33 ms); 4096 of them make one coarse slot (2^27 ticks, 134 s);
+/// 4096 coarse slots span 6.4 days.
+const FINE_BITS: u32 = 15;
+const COARSE_BITS: u32 = FINE_BITS + RING_BITS;
+
+/// The engine's pending-event set: a calendar queue in the manner of a hierarchical timing
+/// wheel (see the module documentation). Invariants, with `near` < `boundary` <= `fine` <
+/// `fine_end` <= `coarse` < `fine_end + RING` coarse slots <= `overflow`:
+/// - `near`: keys due before `boundary`, a binary heap;
+/// - `fine`: keys due in `[boundary, fine_end)`, by fine slot (`fine_end` ends a coarse slot);
+/// - `coarse`: keys due in the next `RING` coarse slots from `fine_end`, by coarse slot;
+/// - `overflow`: keys due later still, a binary heap (the rare timer days ahead).
+pub struct EventQueue<E> {
+    slab: Slab<E>,
+    near: BinaryHeap<Key>,
+    boundary: Time,
+    fine: Ring,
+    fine_end: Time,
+    coarse: Ring,
+    overflow: BinaryHeap<Key>,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> EventQueue<E> {
+    pub fn new() -> Self {
+        EventQueue {
+            slab: Slab::default(),
+            near: BinaryHeap::new(),
+            boundary: 0,
+            fine: Ring::new(),
+            fine_end: 1 << COARSE_BITS,
+            coarse: Ring::new(),
+            overflow: BinaryHeap::new(),
         }
     }
 
-    /// Moves the next slot's keys from the far heap to the near one. Returns false if there
-    /// are none.
+    #[inline]
+    fn place(&mut self, key: Key) {
+        let t = key.time;
+        if t < self.boundary {
+            self.near.push(key);
+        } else if t < self.fine_end {
+            self.fine.push(t >> FINE_BITS, key);
+        } else if (t >> COARSE_BITS) - (self.fine_end >> COARSE_BITS) < RING {
+            self.coarse.push(t >> COARSE_BITS, key);
+        } else {
+            self.overflow.push(key);
+        }
+    }
+
+    /// Moves the next occupied fine slot's keys into the near heap, first spreading the next
+    /// occupied coarse slot over the fine ring when it is empty. Returns false if no key is left.
     #[cold]
     fn refill(&mut self) -> bool {
-        let Some(first) = self.far.peek() else { return false };
-        self.boundary = ((first.time >> WIDTH_BITS) + 1) << WIDTH_BITS;
-        while let Some(k) = self.far.peek() {
-            if k.time >= self.boundary {
-                break;
+        loop {
+            if let Some(slot) = self.fine.next_occupied(self.boundary >> FINE_BITS) {
+                self.near.extend(self.fine.take(slot));
+                self.boundary = (slot + 1) << FINE_BITS;
+                return true;
             }
-            self.near.push(self.far.pop().expect("peeked"));
+            let from = self.fine_end >> COARSE_BITS;
+            let ring_next = self.coarse.next_occupied(from);
+            let overflow_next = self.overflow.peek().map(|k| k.time >> COARSE_BITS);
+            let next = match (ring_next, overflow_next) {
+                (None, None) => return false,
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+            };
+            self.boundary = next << COARSE_BITS;
+            self.fine_end = (next + 1) << COARSE_BITS;
+            if ring_next == Some(next) {
+                for k in self.coarse.take(next) {
+                    self.fine.push(k.time >> FINE_BITS, k);
+                }
+            }
+            while self.overflow.peek().is_some_and(|k| k.time >> COARSE_BITS == next) {
+                let k = self.overflow.pop().expect("peeked");
+                self.fine.push(k.time >> FINE_BITS, k);
+            }
         }
-        true
+    }
+}
+
+impl<E> PendingEvents<E> for EventQueue<E> {
+    #[inline]
+    fn push(&mut self, time: Time, event: E) {
+        let key = self.slab.insert(time, event);
+        self.place(key);
     }
 
-    /// Removes and returns the earliest event.
     #[inline]
-    pub fn pop(&mut self) -> Option<(Time, E)> {
+    fn pop(&mut self) -> Option<(Time, E)> {
         while self.near.is_empty() {
             if !self.refill() {
                 return None;
             }
         }
         let k = self.near.pop()?;
-        let e = self.slots[k.slot as usize].take().expect("every key has a payload");
-        self.free.push(k.slot);
-        Some((k.time, e))
+        Some(self.slab.remove(k))
     }
 
-    /// Time of the earliest event.
-    pub fn peek_time(&mut self) -> Option<Time> {
+    fn peek_time(&mut self) -> Option<Time> {
         while self.near.is_empty() {
             if !self.refill() {
                 return None;
@@ -134,64 +278,145 @@ impl<E> EventQueue<E> {
         self.near.peek().map(|k| k.time)
     }
 
-    pub fn len(&self) -> usize {
-        self.near.len() + self.far.len()
+    fn len(&self) -> usize {
+        self.slab.live
     }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Largest number of pending events seen.
-    pub fn peak(&self) -> usize {
-        self.peak
-    }
-    /// Events scheduled so far.
-    pub fn scheduled(&self) -> u64 {
-        self.seq
+    fn peak(&self) -> usize {
+        self.slab.peak
     }
 }
 
-/// The plain alternative: one binary heap of keys, for comparison in benchmarks.
+/// Events scheduled so far (all implementations number them).
+impl<E> EventQueue<E> {
+    pub fn scheduled(&self) -> u64 {
+        self.slab.seq
+    }
+}
+
+/// Alternative: one binary heap of keys (the hold floor's structure).
 pub struct HeapQueue<E> {
+    slab: Slab<E>,
     heap: BinaryHeap<Key>,
-    slots: Vec<Option<E>>,
-    free: Vec<u32>,
-    seq: u64,
 }
 
 impl<E> Default for HeapQueue<E> {
     fn default() -> Self {
-        HeapQueue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), seq: 0 }
+        HeapQueue { slab: Slab::default(), heap: BinaryHeap::new() }
     }
 }
 
-impl<E> HeapQueue<E> {
+impl<E> PendingEvents<E> for HeapQueue<E> {
     #[inline]
-    pub fn push(&mut self, time: Time, event: E) {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = Some(event);
-                s
-            }
-            None => {
-                self.slots.push(Some(event));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.heap.push(Key { time, seq: self.seq, slot });
-        self.seq += 1;
+    fn push(&mut self, time: Time, event: E) {
+        let key = self.slab.insert(time, event);
+        self.heap.push(key);
     }
     #[inline]
-    pub fn pop(&mut self) -> Option<(Time, E)> {
+    fn pop(&mut self) -> Option<(Time, E)> {
         let k = self.heap.pop()?;
-        let e = self.slots[k.slot as usize].take().expect("every key has a payload");
-        self.free.push(k.slot);
-        Some((k.time, e))
+        Some(self.slab.remove(k))
     }
-    pub fn len(&self) -> usize {
-        self.heap.len()
+    fn peek_time(&mut self) -> Option<Time> {
+        self.heap.peek().map(|k| k.time)
     }
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+    fn len(&self) -> usize {
+        self.slab.live
+    }
+    fn peak(&self) -> usize {
+        self.slab.peak
+    }
+}
+
+/// Alternative: one 4-ary heap of keys (shallower than a binary heap, four children in one
+/// cache line).
+pub struct QuaternaryHeapQueue<E> {
+    slab: Slab<E>,
+    heap: dary_heap::QuaternaryHeap<Key>,
+}
+
+impl<E> Default for QuaternaryHeapQueue<E> {
+    fn default() -> Self {
+        QuaternaryHeapQueue { slab: Slab::default(), heap: dary_heap::QuaternaryHeap::new() }
+    }
+}
+
+impl<E> PendingEvents<E> for QuaternaryHeapQueue<E> {
+    #[inline]
+    fn push(&mut self, time: Time, event: E) {
+        let key = self.slab.insert(time, event);
+        self.heap.push(key);
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<(Time, E)> {
+        let k = self.heap.pop()?;
+        Some(self.slab.remove(k))
+    }
+    fn peek_time(&mut self) -> Option<Time> {
+        self.heap.peek().map(|k| k.time)
+    }
+    fn len(&self) -> usize {
+        self.slab.live
+    }
+    fn peak(&self) -> usize {
+        self.slab.peak
+    }
+}
+
+/// Alternative: two binary heaps, a small one for the current one-second slot and a big one
+/// beyond, refilled a slot at a time (the engine's queue before the calendar ring).
+pub struct TwoHeapQueue<E> {
+    slab: Slab<E>,
+    near: BinaryHeap<Key>,
+    far: BinaryHeap<Key>,
+    boundary: Time,
+}
+
+impl<E> Default for TwoHeapQueue<E> {
+    fn default() -> Self {
+        TwoHeapQueue { slab: Slab::default(), near: BinaryHeap::new(), far: BinaryHeap::new(), boundary: 1 << 20 }
+    }
+}
+
+impl<E> TwoHeapQueue<E> {
+    fn refill(&mut self) -> bool {
+        let Some(first) = self.far.peek() else { return false };
+        self.boundary = ((first.time >> 20) + 1) << 20;
+        while self.far.peek().is_some_and(|k| k.time < self.boundary) {
+            self.near.push(self.far.pop().expect("peeked"));
+        }
+        true
+    }
+}
+
+impl<E> PendingEvents<E> for TwoHeapQueue<E> {
+    #[inline]
+    fn push(&mut self, time: Time, event: E) {
+        let key = self.slab.insert(time, event);
+        if time < self.boundary { self.near.push(key) } else { self.far.push(key) }
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<(Time, E)> {
+        while self.near.is_empty() {
+            if !self.refill() {
+                return None;
+            }
+        }
+        let k = self.near.pop()?;
+        Some(self.slab.remove(k))
+    }
+    fn peek_time(&mut self) -> Option<Time> {
+        while self.near.is_empty() {
+            if !self.refill() {
+                return None;
+            }
+        }
+        self.near.peek().map(|k| k.time)
+    }
+    fn len(&self) -> usize {
+        self.slab.live
+    }
+    fn peak(&self) -> usize {
+        self.slab.peak
     }
 }
 
@@ -213,12 +438,11 @@ mod tests {
         assert_eq!(q.peak(), 5);
     }
 
-    #[test]
-    fn two_tiers_give_exactly_the_order_of_one_heap() {
-        // Random holds with near and far increments, many equal times: the same sequence of
-        // (time, payload) as the single heap.
+    /// Random holds with near, far and very far increments (beyond the ring), many equal
+    /// times: every implementation pops the same sequence of (time, payload) as one heap.
+    fn same_order_as_one_heap<Q: PendingEvents<u64>>() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
-        let (mut a, mut b) = (EventQueue::new(), HeapQueue::default());
+        let (mut a, mut b) = (Q::default(), HeapQueue::default());
         let mut now = 0u64;
         for i in 0..2000u64 {
             let t = rng.random_range(0..5_000_000u64) / 1000 * 1000;
@@ -231,15 +455,48 @@ mod tests {
             assert_eq!((ta, ea), (tb, eb));
             assert!(ta >= now);
             now = ta;
-            let d = match rng.random_range(0..10) {
-                0 => rng.random_range(0..100_000_000_000u64),
-                1..=3 => rng.random_range(0..3) * 1000,
+            let d = match rng.random_range(0..20) {
+                // Up to 10 days: past the calendar's 6.4 days, into its overflow heap.
+                0 => rng.random_range(0..864_000_000_000u64),
+                1 => rng.random_range(0..3_600_000_000u64),
+                2..=5 => rng.random_range(0..3) * 1000,
                 _ => rng.random_range(0..2_000_000u64),
             };
             a.push(now + d, i);
             b.push(now + d, i);
+            assert_eq!(a.len(), b.len());
         }
-        assert_eq!(a.len(), b.len());
+        while let Some(x) = b.pop() {
+            assert_eq!(a.pop(), Some(x));
+        }
+        assert!(a.is_empty() && a.pop().is_none());
+    }
+
+    #[test]
+    fn calendar_gives_exactly_the_order_of_one_heap() {
+        same_order_as_one_heap::<EventQueue<u64>>();
+    }
+
+    #[test]
+    fn the_alternatives_give_exactly_the_order_of_one_heap() {
+        same_order_as_one_heap::<TwoHeapQueue<u64>>();
+        same_order_as_one_heap::<QuaternaryHeapQueue<u64>>();
+    }
+
+    #[test]
+    fn sparse_far_events_across_the_ring_come_out_in_order() {
+        // A handful of events days apart (the tiny model's presence timers): the rings are
+        // nearly empty and wrap; the overflow heap holds what lies beyond 6.4 days.
+        let mut q = EventQueue::new();
+        let day = 86_400_000_000u64;
+        let times = [5 * day + 7, 3, day / 2, 3 * day, day / 2, 12 * day, 7 * day, 7 * day, 2 * day + 1, 30 * day];
+        for (i, &t) in times.iter().enumerate() {
+            q.push(t, i);
+        }
+        let mut sorted: Vec<(u64, usize)> = times.iter().copied().zip(0..).collect();
+        sorted.sort();
+        let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got, sorted);
     }
 
     #[test]
@@ -249,6 +506,6 @@ mod tests {
             q.push(i, i);
             assert_eq!(q.pop(), Some((i, i)));
         }
-        assert_eq!(q.slots.len(), 1);
+        assert_eq!(q.slab.slots.len(), 1);
     }
 }
