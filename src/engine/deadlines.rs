@@ -1,8 +1,10 @@
 //! Deadlines that all run for the same duration (Timer B and F, 64·T1; a class's registration
 //! expiry; the refresh interval): they expire in the order they were set, so a FIFO with one
 //! armed engine timer replaces one pending event per transaction. Most such timers never fire
-//! (the response comes first); here an answered transaction costs nothing but its entry, which
-//! the owner recognises as stale (by generation) when its deadline passes.
+//! (the response comes first); here an answered transaction costs nothing but its entry. When
+//! the list's timer fires, the owner says which entries still matter (`live`): stale ones at the
+//! head of the list are dropped then and there, so the timer is armed only for a deadline that
+//! may still fire. Staleness must be for good (a generation that has moved on never comes back).
 
 use super::Time;
 use std::collections::VecDeque;
@@ -34,16 +36,19 @@ impl<K: Copy> Deadlines<K> {
         }
     }
 
-    /// The owner's timer fired at `now`: appends the keys that are due to `due` (the owner
-    /// checks whether each still matters) and returns when to arm the timer next, if at all.
-    pub fn expire(&mut self, now: Time, due: &mut Vec<K>) -> Option<Time> {
+    /// The owner's timer fired at `now`: appends the keys that are due and still `live` to
+    /// `due`, drops the stale keys that follow them, and returns when to arm the timer next,
+    /// if at all.
+    pub fn expire(&mut self, now: Time, due: &mut Vec<K>, mut live: impl FnMut(&K) -> bool) -> Option<Time> {
         self.armed = false;
         while let Some(&(t, k)) = self.queue.front() {
-            if t > now {
+            if t > now && live(&k) {
                 break;
             }
-            due.push(k);
             self.queue.pop_front();
+            if t <= now && live(&k) {
+                due.push(k);
+            }
         }
         let next = self.queue.front().map(|&(t, _)| t);
         self.armed = next.is_some();
@@ -69,12 +74,29 @@ mod tests {
         assert_eq!(d.push(12, 'b'), None);
         assert_eq!(d.push(12, 'c'), None);
         let mut due = vec![];
-        assert_eq!(d.expire(10, &mut due), Some(12));
+        assert_eq!(d.expire(10, &mut due, |_| true), Some(12));
         assert_eq!(due, vec!['a']);
         due.clear();
-        assert_eq!(d.expire(12, &mut due), None);
+        assert_eq!(d.expire(12, &mut due, |_| true), None);
         assert_eq!(due, vec!['b', 'c']);
         assert_eq!(d.push(20, 'd'), Some(20), "re-armed after running dry");
+    }
+
+    #[test]
+    fn stale_deadlines_are_skipped_and_never_fire() {
+        // 'x' entries are answered transactions: the timer is armed past them.
+        let mut d = Deadlines::default();
+        for (t, k) in [(10, 'a'), (11, 'x'), (12, 'x'), (13, 'b'), (14, 'x'), (15, 'x')] {
+            d.push(t, k);
+        }
+        let live = |k: &char| *k != 'x';
+        let mut due = vec![];
+        assert_eq!(d.expire(10, &mut due, live), Some(13), "armed for b, not for the stale 11 and 12");
+        assert_eq!(due, vec!['a']);
+        due.clear();
+        assert_eq!(d.expire(13, &mut due, live), None, "nothing live is left");
+        assert_eq!(due, vec!['b']);
+        assert!(d.is_empty());
     }
 }
 
@@ -107,8 +129,8 @@ impl<K: Copy> DeadlineSet<K> {
     }
 
     /// List `index`'s timer fired at `now`: see `Deadlines::expire`.
-    pub fn expire(&mut self, index: u16, now: Time, due: &mut Vec<K>) -> Option<Time> {
-        self.lists.get_mut(index as usize).and_then(|(_, d)| d.expire(now, due))
+    pub fn expire(&mut self, index: u16, now: Time, due: &mut Vec<K>, live: impl FnMut(&K) -> bool) -> Option<Time> {
+        self.lists.get_mut(index as usize).and_then(|(_, d)| d.expire(now, due, live))
     }
 
     /// Entries held (stale ones included).

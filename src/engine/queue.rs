@@ -95,6 +95,15 @@ impl<E> Slab<E> {
         key
     }
 
+    /// Loads the payloads of `keys` into the cache ahead of their use. The loads are
+    /// independent, so the processor overlaps their misses, where popping the events one by
+    /// one would wait for each miss in turn (a far timer's payload was written long ago).
+    fn warm(&self, keys: &[Key]) {
+        for k in keys {
+            std::hint::black_box(self.slots[k.slot as usize].is_some());
+        }
+    }
+
     #[inline]
     fn remove(&mut self, k: Key) -> (Time, E) {
         let e = self.slots[k.slot as usize].take().expect("every key has a payload");
@@ -114,17 +123,32 @@ struct Ring {
     buckets: Vec<Vec<Key>>,
     occupied: [u64; (RING / 64) as usize],
     len: usize,
+    /// Emptied buckets' vectors, reused by the next bucket to fill: a coarse bucket comes
+    /// round only every 6.4 days, and keeping its capacity until then would hold memory in
+    /// proportion to every key ever scheduled rather than to those pending.
+    spare: Vec<Vec<Key>>,
 }
 
 impl Ring {
     fn new() -> Ring {
-        Ring { buckets: (0..RING).map(|_| Vec::new()).collect(), occupied: [0; (RING / 64) as usize], len: 0 }
+        Ring {
+            buckets: (0..RING).map(|_| Vec::new()).collect(),
+            occupied: [0; (RING / 64) as usize],
+            len: 0,
+            spare: Vec::new(),
+        }
     }
 
     #[inline]
     fn push(&mut self, slot: u64, key: Key) {
         let i = (slot & RING_MASK) as usize;
-        self.buckets[i].push(key);
+        let bucket = &mut self.buckets[i];
+        if bucket.capacity() == 0
+            && let Some(v) = self.spare.pop()
+        {
+            *bucket = v;
+        }
+        bucket.push(key);
         self.occupied[i / 64] |= 1 << (i % 64);
         self.len += 1;
     }
@@ -154,12 +178,17 @@ impl Ring {
         unreachable!("a non-empty ring has an occupied bucket")
     }
 
-    /// Empties the bucket of `slot`.
-    fn take(&mut self, slot: u64) -> std::vec::Drain<'_, Key> {
+    /// Empties the bucket of `slot` and returns its keys; give the vector back with `recycle`.
+    fn take(&mut self, slot: u64) -> Vec<Key> {
         let i = (slot & RING_MASK) as usize;
         self.occupied[i / 64] &= !(1u64 << (i % 64));
         self.len -= self.buckets[i].len();
-        self.buckets[i].drain(..)
+        std::mem::take(&mut self.buckets[i])
+    }
+
+    fn recycle(&mut self, mut v: Vec<Key>) {
+        v.clear();
+        self.spare.push(v);
     }
 }
 
@@ -224,7 +253,10 @@ impl<E> EventQueue<E> {
     fn refill(&mut self) -> bool {
         loop {
             if let Some(slot) = self.fine.next_occupied(self.boundary >> FINE_BITS) {
-                self.near.extend(self.fine.take(slot));
+                let keys = self.fine.take(slot);
+                self.slab.warm(&keys);
+                self.near.extend(keys.iter().copied());
+                self.fine.recycle(keys);
                 self.boundary = (slot + 1) << FINE_BITS;
                 return true;
             }
@@ -239,9 +271,11 @@ impl<E> EventQueue<E> {
             self.boundary = next << COARSE_BITS;
             self.fine_end = (next + 1) << COARSE_BITS;
             if ring_next == Some(next) {
-                for k in self.coarse.take(next) {
+                let keys = self.coarse.take(next);
+                for &k in &keys {
                     self.fine.push(k.time >> FINE_BITS, k);
                 }
+                self.coarse.recycle(keys);
             }
             while self.overflow.peek().is_some_and(|k| k.time >> COARSE_BITS == next) {
                 let k = self.overflow.pop().expect("peeked");

@@ -152,7 +152,13 @@ impl Clients {
     /// One of the clients' deadline lists is due.
     pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
         let mut due = std::mem::take(&mut self.due);
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+        // A registration's deadlines are stale once its generation has moved on (a response,
+        // a new REGISTER); generations never come back.
+        let st = &self.st;
+        let live = |&(u, d): &(UserId, RegDeadline)| match d {
+            RegDeadline::Refresh(g) | RegDeadline::Timeout(g) => st[u.0 as usize].reg_generation == g,
+        };
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
             ctx.timer(next, Timer::Deadlines(Owner::Clients, list));
         }
         for (u, d) in due.drain(..) {

@@ -217,7 +217,18 @@ impl ControllingFunction {
     /// One of the CF's deadline lists is due.
     pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
         let mut due = std::mem::take(&mut self.due);
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+        // A join INVITE's Timer B is stale once its member is no longer being invited in that
+        // generation (answered, or invited anew).
+        let (world, groups) = (ctx.world, &self.groups);
+        let live = |t: &CfTimer| match *t {
+            CfTimer::JoinTimeout(m, generation) => {
+                let mi = world.member(m);
+                let mm = &groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize];
+                mm.leg == Leg::Inviting && mm.generation == generation
+            }
+            CfTimer::Idle(..) => true,
+        };
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
             ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
         }
         for t in due.drain(..) {

@@ -80,8 +80,8 @@ pub enum PfTimer {
     Retry(MemberId, u32),
     /// The oldest stored item of a membership may have expired (membership, ttl generation).
     Ttl(MemberId, u32),
-    /// Check the MSRP transaction deadline of live SENDs to a user.
-    LiveDeadline(UserId),
+    /// MSRP transaction deadline of the live SEND to a user that starts at this chunk sequence.
+    LiveDeadline(UserId, u32),
     /// Check the MSRP transaction deadline of a deferred-delivery session (membership, generation).
     SessionDeadline(MemberId, u32),
     /// Timer B of a re-join INVITE to the CF (membership, generation).

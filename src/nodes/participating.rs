@@ -109,7 +109,6 @@ struct PfUser {
     live_head: u32,
     live_tail: u32,
     live_seq: u32,
-    live_armed: bool,
 }
 
 /// How a delivery episode ended.
@@ -173,7 +172,6 @@ impl ParticipatingFunction {
                 live_head: NIL,
                 live_tail: NIL,
                 live_seq: 0,
-                live_armed: false,
             })
             .collect();
         let empty: Rc<[UserId]> = Rc::from(Vec::new());
@@ -471,14 +469,11 @@ impl ParticipatingFunction {
             let first_seq = pu.live_seq;
             let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
             pu.live_seq += chunks as u32;
-            let arm = !pu.live_armed;
-            pu.live_armed = true;
             self.live_push(ul, InFlight { stored: s, chunks, acked: 0, first_seq, sent: ctx.now });
             self.send_chunks(ctx, Addr::User(u), Session::Live(m), item, first_seq);
             ctx.stats.live_sent += 1;
-            if arm {
-                ctx.timer(ctx.now + ctx.world.cfg.msrp_timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
-            }
+            let armed = self.deadlines.after(ctx.now, ctx.world.cfg.msrp_timeout, PfTimer::LiveDeadline(u, first_seq));
+            ctx.arm(Owner::Node(self.id), armed);
             return;
         }
         self.store(ctx, ml, s, true);
@@ -880,7 +875,26 @@ impl ParticipatingFunction {
     /// One of the PF's deadline lists is due.
     pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
         let mut due = std::mem::take(&mut self.due);
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+        // Timer B of an INVITE is stale once that INVITE is answered or superseded, an MSRP
+        // deadline once its SEND is acknowledged; the generations and sequence numbers move on
+        // for good.
+        let (world, members, users, live) = (ctx.world, &self.members, &self.users, &self.live);
+        let live = |t: &PfTimer| match *t {
+            PfTimer::InviteTimeout(m, g) => {
+                let pm = &members[world.member(m).pf_local as usize];
+                pm.generation == g && matches!(pm.delivery, Delivery::Inviting)
+            }
+            PfTimer::RejoinTimeout(m, g) => {
+                let pm = &members[world.member(m).pf_local as usize];
+                pm.leg == Leg::Joining && pm.leg_generation == g
+            }
+            PfTimer::LiveDeadline(u, first_seq) => {
+                let head = users[world.user(u).pf_local as usize].live_head;
+                head != NIL && live[head as usize].f.first_seq <= first_seq
+            }
+            _ => true,
+        };
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
             ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
         }
         for t in due.drain(..) {
@@ -936,17 +950,11 @@ impl ParticipatingFunction {
                 }
                 self.arm_ttl(ctx, ml);
             }
-            PfTimer::LiveDeadline(u) => {
-                let ul = Self::ul(ctx, u);
-                self.users[ul].live_armed = false;
-                let timeout = ctx.world.cfg.msrp_timeout;
-                match self.live_front(ul).map(|f| f.sent) {
-                    Some(sent) if sent + timeout <= ctx.now => self.live_failed(ctx, u),
-                    Some(sent) => {
-                        self.users[ul].live_armed = true;
-                        ctx.timer(sent + timeout, Timer::Pf(self.id, PfTimer::LiveDeadline(u)));
-                    }
-                    None => {}
+            PfTimer::LiveDeadline(u, first_seq) => {
+                // SENDs are acknowledged in order: the one sent `msrp_timeout` ago is still
+                // unacknowledged if the oldest unacknowledged one is no newer.
+                if self.live_front(Self::ul(ctx, u)).is_some_and(|f| f.first_seq <= first_seq) {
+                    self.live_failed(ctx, u);
                 }
             }
             PfTimer::SessionDeadline(m, g) => {

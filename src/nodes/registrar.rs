@@ -94,7 +94,21 @@ impl Registrar {
     /// One of the registrar's deadline lists is due.
     pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
         let mut due = std::mem::take(&mut self.due);
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due) {
+        // A binding's expiry is stale once the binding was refreshed or removed, a 3rd-party
+        // REGISTER's Timer F once it was answered; the generations move on for good.
+        let (world, bindings, third_party) = (ctx.world, &self.bindings, &self.third_party);
+        let live = |t: &RegistrarTimer| match *t {
+            RegistrarTimer::BindingExpiry(u, g) => {
+                let b = &bindings[world.user(u).registrar_local as usize];
+                b.registered && b.generation == g
+            }
+            RegistrarTimer::ThirdPartyTimeout(u, g) => {
+                let tp = &third_party[world.user(u).registrar_local as usize];
+                tp.pending && tp.generation == g
+            }
+            RegistrarTimer::ThirdPartyRetry(..) => true,
+        };
+        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
             ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
         }
         for t in due.drain(..) {

@@ -387,7 +387,7 @@ impl Story<'_> {
                         if dialog.id == m.0)
                 })
                 .then(|| "retry timer (DD-11)".into()),
-            Timer::Pf(_, PfTimer::LiveDeadline(u)) => self
+            Timer::Pf(_, PfTimer::LiveDeadline(u, _)) => self
                 .overdue(time, *u, None)
                 .then(|| "no MSRP 200 in time: device unreachable, PF keeps the messages".into()),
             Timer::Pf(_, PfTimer::SessionDeadline(m, g)) => {

@@ -138,7 +138,7 @@ pub fn timer_user(timer: &Timer, world: &World) -> Option<UserId> {
             | PfTimer::SessionDeadline(m, _)
             | PfTimer::RejoinTimeout(m, _)
             | PfTimer::RejoinRetry(m, _) => member(*m),
-            PfTimer::LiveDeadline(u) => Some(*u),
+            PfTimer::LiveDeadline(u, _) => Some(*u),
         },
         Timer::Cf(_, t) => match t {
             crate::nodes::CfTimer::Idle(..) => None,
