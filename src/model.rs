@@ -245,6 +245,8 @@ pub struct Answer {
     pub decline: f64,
     /// 480 Temporarily Unavailable.
     pub unavailable: f64,
+    /// 486 Busy Here (RFC 3261 §21.4.24: the device is busy, e.g. on a call).
+    pub busy: f64,
     /// Time the client takes to answer a deferred-delivery INVITE.
     pub delay: Dist<Duration>,
 }
@@ -255,6 +257,7 @@ impl Default for Answer {
             accept: 0.95,
             decline: 0.01,
             unavailable: 0.04,
+            busy: 0.0,
             delay: Dist::Uniform { min: d(200 * MS), max: d(3 * SEC) },
         }
     }
@@ -869,12 +872,16 @@ impl Model {
                 ("answer.accept", c.answer.accept),
                 ("answer.decline", c.answer.decline),
                 ("answer.unavailable", c.answer.unavailable),
+                ("answer.busy", c.answer.busy),
             ] {
                 check_prob(file, &format!("{p}.{f}"), v)?;
             }
-            let sum = c.answer.accept + c.answer.decline + c.answer.unavailable;
+            let sum = c.answer.accept + c.answer.decline + c.answer.unavailable + c.answer.busy;
             if (sum - 1.0).abs() > 1e-9 {
-                return err(format!("{p}.answer"), format!("accept + decline + unavailable must sum to 1, got {sum}"));
+                return err(
+                    format!("{p}.answer"),
+                    format!("accept + decline + unavailable + busy must sum to 1, got {sum}"),
+                );
             }
             if c.registration_expiry.0 < 2 * SEC {
                 return err(format!("{p}.registration_expiry"), "must be at least 2s".into());

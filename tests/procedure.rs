@@ -405,6 +405,21 @@ fn dd11_other_errors_and_timer_b_are_retried_per_policy_and_giving_up_is_counted
 }
 
 #[test]
+fn dd11_busy_here_is_retried_and_discards_nothing() {
+    let mut b = bench(1, &[]);
+    let m = member(&b, 0, 0);
+    let d = stored_then_registered(&mut b, 2);
+    let t0 = b.now;
+    // 486 Busy Here: another error response, so a retry one interval later (fixed 1m).
+    let acts = b.answer(m, d.generation, 486);
+    assert_eq!(timers(&acts), vec![(t0 + 60 * SEC, PfTimer::Retry(m, d.generation))]);
+    assert!(matches!(b.pf.delivery_state(&b.world, m), Delivery::WaitingRetry));
+    // Only a 603 discards (DD-9): the stored items wait for the retry.
+    assert_eq!(b.pf.pending(&b.world, m), 2);
+    assert_eq!(b.stats.deferred.discarded_decline, 0);
+}
+
+#[test]
 fn dd12_ack_then_messages_and_notifications_in_stored_order() {
     let mut b = bench(1, &[]);
     let m = member(&b, 0, 0);

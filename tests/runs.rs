@@ -253,6 +253,17 @@ fn timer_b_ends_invites_to_a_vanished_client_in_408_after_64_t1() {
 }
 
 #[test]
+fn busy_clients_answer_486_and_the_pf_retries_dd11() {
+    let busy = r#"population[0].answer={"accept":0.6,"decline":0.0,"unavailable":0.0,"busy":0.4}"#;
+    let (doc, _) = run(&load("models/tiny.json", &[busy]), RunOptions::default());
+    assert_conserved(&doc);
+    assert!(m(&doc, "sip.responses.486") > 10.0, "busy clients answer 486 Busy Here");
+    assert_eq!(m(&doc, "sip.responses.480"), 0.0);
+    assert!(m(&doc, "delivery.retries") > 0.0, "and the PF re-attempts (DD-11)");
+    assert_eq!(m(&doc, "deferred.discarded_decline"), 0.0, "a 486 discards nothing");
+}
+
+#[test]
 fn storm_overloads_the_pf_and_a_better_provisioned_pf_does_not() {
     let (storm, _) = run(&load("models/storm.json", &[]), RunOptions::default());
     assert_conserved(&storm);

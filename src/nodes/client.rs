@@ -1,6 +1,6 @@
 //! The CPM client (UE): its presence process (online/offline, graceful or not), registration
 //! with refresh and RFC 5626 recovery, its answers to deferred-delivery INVITEs (accept / 603 /
-//! 480 after a delay), and its behaviour inside sessions (IMDNs, isComposing, leaving with
+//! 486 / 480 after a delay), and its behaviour inside sessions (IMDNs, isComposing, leaving with
 //! BYE cause=200). All clients live in one struct of arrays: they share the logic, and a
 //! million of them must fit in memory.
 
@@ -338,6 +338,8 @@ impl Clients {
                     200
                 } else if x < class.accept + class.decline {
                     603
+                } else if x < class.accept + class.decline + class.busy {
+                    486
                 } else {
                     480
                 };
