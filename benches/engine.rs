@@ -114,5 +114,10 @@ fn runs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hold, runs);
+// No plots: criterion's plotters backend looks for system fonts, which ddsim does not need.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = hold, runs
+}
 criterion_main!(benches);

@@ -264,6 +264,24 @@ fn busy_clients_answer_486_and_the_pf_retries_dd11() {
 }
 
 #[test]
+fn scale_model_conserves_and_spreads_load_over_its_servers_at_a_thousandth_of_its_size() {
+    // models/scale-1m.json itself takes minutes (BENCHMARKS.md); its topology and behaviour are
+    // checked here with a thousandth of its users and groups.
+    let small = ["population[0].users=900", "population[1].users=100", "groups.count=200"];
+    let (doc, _) = run(&load("models/scale-1m.json", &small), RunOptions::default());
+    assert_conserved(&doc);
+    assert!(m(&doc, "deferred.delivered") > 1000.0);
+    // Users and groups are spread round robin: every PF, CF and S-CSCF works.
+    for n in (1..=8)
+        .map(|i| format!("pf{i}"))
+        .chain((1..=4).map(|i| format!("cf{i}")))
+        .chain(["scscf1".into(), "scscf2".into()])
+    {
+        assert!(m(&doc, &format!("servers.{n}.utilisation")) > 0.0, "{n} is idle");
+    }
+}
+
+#[test]
 fn storm_overloads_the_pf_and_a_better_provisioned_pf_does_not() {
     let (storm, _) = run(&load("models/storm.json", &[]), RunOptions::default());
     assert_conserved(&storm);
