@@ -2,16 +2,17 @@
 //! for the same instant run in the order they were scheduled. Payloads live in a slab; the
 //! ordering structures hold 24-byte keys only.
 //!
-//! `EventQueue`, the engine's, is a calendar queue in two tiers, because ddsim's event mix is
-//! two populations: messages and service completions due within milliseconds, and timers
-//! (presence changes, answer delays, IMDN timers, retries, TTLs) due seconds to days ahead.
-//! Keys due before `boundary` (the end of the current one-second slot) live in a small binary
-//! heap that stays hot in cache; later ones are appended, unsorted, to the bucket of their
-//! one-second slot in a ring spanning about 18 hours (beyond that, to an overflow heap), and
-//! enter the small heap only when their slot comes due. A far timer thus costs one append and
-//! one heap insertion among a few hundred keys, where one big heap costs two descents through
-//! millions of keys, each level a cache miss. The order of events is exactly that of a single
-//! heap on (time, seq): only the work differs.
+//! `EventQueue`, the engine's, is a calendar queue, because ddsim's event mix is two
+//! populations: messages and service completions due within milliseconds, and timers (presence
+//! changes, answer delays, IMDN timers, retries, TTLs) due seconds to days ahead. Keys due in the
+//! current 33 ms fine slot live in a small binary heap that stays hot in cache. Later ones are
+//! appended, unsorted, to the bucket of their fine slot (a ring of 4096, spanning one 134 s
+//! coarse slot) or of their coarse slot (a ring of 4096, spanning 6.4 days), or beyond that to an
+//! overflow heap, as in a hierarchical timing wheel; a coarse bucket is spread over the fine ring
+//! when its slot comes due, and a fine bucket enters the small heap when its slot does. A far
+//! timer thus costs a few appends and one insertion among a few hundred keys, where one big heap
+//! costs two descents through millions of keys, each level a cache miss. The order of events is
+//! exactly that of a single heap on (time, seq): only the work differs.
 //!
 //! The alternatives it was measured against (BENCHMARKS.md, `cargo bench --bench engine`) are
 //! kept here, behind the same `PendingEvents` trait, so that whole runs can be timed with each.
