@@ -55,9 +55,6 @@ impl<K: Copy> Deadlines<K> {
         next
     }
 
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -131,13 +128,5 @@ impl<K: Copy> DeadlineSet<K> {
     /// List `index`'s timer fired at `now`: see `Deadlines::expire`.
     pub fn expire(&mut self, index: u16, now: Time, due: &mut Vec<K>, live: impl FnMut(&K) -> bool) -> Option<Time> {
         self.lists.get_mut(index as usize).and_then(|(_, d)| d.expire(now, due, live))
-    }
-
-    /// Entries held (stale ones included).
-    pub fn len(&self) -> usize {
-        self.lists.iter().map(|(_, d)| d.len()).sum()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

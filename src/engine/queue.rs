@@ -321,13 +321,6 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
 }
 
-/// Events scheduled so far (all implementations number them).
-impl<E> EventQueue<E> {
-    pub fn scheduled(&self) -> u64 {
-        self.slab.seq
-    }
-}
-
 /// Alternative: one binary heap of keys (the hold floor's structure).
 pub struct HeapQueue<E> {
     slab: Slab<E>,
