@@ -158,6 +158,18 @@ impl Sampler {
         }
     }
 
+    /// The largest value `sample_u64` can return, or None for a distribution without an upper
+    /// bound (exponential, log-normal, Weibull).
+    pub fn max(&self) -> Option<u64> {
+        let round = |v: f64| if v <= 0.0 { 0 } else { v.round() as u64 };
+        match self {
+            Sampler::Uniform(_, hi) => Some(round(*hi)),
+            Sampler::Const(v) => Some(round(*v)),
+            Sampler::Empirical(p) => Some(round(p.iter().copied().fold(0.0, f64::max))),
+            Sampler::Exp(..) | Sampler::LogNormal(..) | Sampler::Weibull(_) => None,
+        }
+    }
+
     /// True if every sample is the same value (no randomness is consumed then).
     pub fn is_const(&self) -> bool {
         matches!(self, Sampler::Const(_))

@@ -1,8 +1,8 @@
 //! Counters, the latency histogram, time-weighted levels and time series, and the results
 //! document (`results.json`). Metric names are stable and documented in the README.
 
+use crate::engine::Time;
 use crate::protocol::{MsgKind, STATUS_CODES};
-use crate::servers::Level;
 use crate::units::{MS, SEC};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
@@ -291,6 +291,53 @@ impl Stats {
         }
         m.insert("sip.responses.other".into(), json!(self.responses[STATUS_CODES.len()]));
         m
+    }
+}
+
+/// A time-weighted average and peak of a level (queue length, store occupancy, ...).
+#[derive(Clone, Debug, Default)]
+pub struct Level {
+    value: u64,
+    area: f64,
+    since: Time,
+    peak: u64,
+}
+
+impl Level {
+    #[inline]
+    pub fn set(&mut self, now: Time, v: u64) {
+        self.area += self.value as f64 * now.saturating_sub(self.since) as f64;
+        self.since = now;
+        self.value = v;
+        if v > self.peak {
+            self.peak = v;
+        }
+    }
+    #[inline]
+    pub fn add(&mut self, now: Time, d: i64) {
+        let v = (self.value as i64 + d).max(0) as u64;
+        self.set(now, v);
+    }
+    pub fn value(&self) -> u64 {
+        self.value
+    }
+    pub fn peak(&self) -> u64 {
+        self.peak
+    }
+    /// Restarts the statistics at `now` (end of warm-up), keeping the current level.
+    pub fn reset(&mut self, now: Time) {
+        self.area = 0.0;
+        self.since = now;
+        self.peak = self.value;
+    }
+    /// Time average over [start, now].
+    pub fn time_avg(&self, start: Time, now: Time) -> f64 {
+        let area = self.area + self.value as f64 * now.saturating_sub(self.since) as f64;
+        if now > start { area / (now - start) as f64 } else { self.value as f64 }
+    }
+    /// The integral so far (level × ticks), for interval averages.
+    pub fn area_until(&self, now: Time) -> f64 {
+        self.area + self.value as f64 * now.saturating_sub(self.since) as f64
     }
 }
 

@@ -11,7 +11,7 @@
 
 use crate::dist::Sampler;
 use crate::engine::rng::{self, Rng, Stream};
-use crate::model::{Model, NodeKind};
+use crate::model::Model;
 use crate::protocol::NodeId;
 use crate::units::SEC;
 use petgraph::algo::astar;
@@ -73,63 +73,6 @@ fn build_graph(model: &Model) -> (UnGraph<u16, f64>, Vec<NodeIndex>) {
 
 fn path(g: &UnGraph<u16, f64>, a: NodeIndex, b: NodeIndex) -> Option<Vec<NodeIndex>> {
     astar(g, a, |n| n == b, |e| *e.weight(), |_| 0.0).map(|(_, p)| p)
-}
-
-/// Every user class must reach its registrars and PFs; every registrar the PFs; every PF the CFs.
-/// Returns the field path to blame and why.
-pub fn check_reachability(model: &Model) -> Result<(), (String, String)> {
-    let (g, idx) = build_graph(model);
-    let of_kind = |k: NodeKind| -> Vec<usize> {
-        model.topology.nodes.iter().enumerate().filter(|(_, n)| n.kind == k).map(|(i, _)| i).collect()
-    };
-    let registrars = of_kind(NodeKind::Registrar);
-    let pfs = of_kind(NodeKind::Participating);
-    let cfs = of_kind(NodeKind::Controlling);
-    let access = of_kind(NodeKind::Access);
-    let name = |i: usize| model.topology.nodes[i].id.as_str();
-    for (ci, c) in model.population.iter().enumerate() {
-        let a = match &c.access {
-            Some(id) => match model.node_index(id) {
-                Some(i) => i,
-                None => continue,
-            },
-            None => access[0],
-        };
-        for &t in registrars.iter().chain(pfs.iter()) {
-            if path(&g, idx[a], idx[t]).is_none() {
-                return Err((
-                    format!("population[{ci}]"),
-                    format!(
-                        "users of class \"{}\" at access node \"{}\" cannot reach \"{}\": add a link",
-                        c.class,
-                        name(a),
-                        name(t)
-                    ),
-                ));
-            }
-        }
-    }
-    for &r in &registrars {
-        for &p in &pfs {
-            if path(&g, idx[r], idx[p]).is_none() {
-                return Err((
-                    "topology.links".into(),
-                    format!("registrar \"{}\" cannot reach participating node \"{}\"", name(r), name(p)),
-                ));
-            }
-        }
-    }
-    for &p in &pfs {
-        for &c in &cfs {
-            if path(&g, idx[p], idx[c]).is_none() {
-                return Err((
-                    "topology.links".into(),
-                    format!("participating node \"{}\" cannot reach controlling node \"{}\"", name(p), name(c)),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Network {

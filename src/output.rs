@@ -4,6 +4,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A short reason for an I/O error, for one-line messages.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, synced, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -48,7 +57,7 @@ impl OutDir {
             }
         }
         if let Err(e) = std::fs::create_dir_all(dir) {
-            return Err(format!("cannot create directory: {}", crate::model::io_reason(&e)));
+            return Err(format!("cannot create directory: {}", io_reason(&e)));
         }
         let probe = dir.join(format!(".ddsim-probe-{}", std::process::id()));
         let out = OutDir { path: dir.to_path_buf(), created };
@@ -59,7 +68,7 @@ impl OutDir {
             }
             Err(e) => {
                 out.abandon();
-                Err(format!("cannot write here: {}", crate::model::io_reason(&e)))
+                Err(format!("cannot write here: {}", io_reason(&e)))
             }
         }
     }

@@ -11,56 +11,10 @@
 use crate::dist::Sampler;
 use crate::engine::Time;
 use crate::engine::rng::Rng;
+use crate::metrics::Level;
 use crate::model::NodeSpec;
 use crate::protocol::{Msg, MsgKind, Packet};
 use std::collections::VecDeque;
-
-/// A time-weighted average and peak of a level (queue length, store occupancy, ...).
-#[derive(Clone, Debug, Default)]
-pub struct Level {
-    value: u64,
-    area: f64,
-    since: Time,
-    peak: u64,
-}
-
-impl Level {
-    #[inline]
-    pub fn set(&mut self, now: Time, v: u64) {
-        self.area += self.value as f64 * now.saturating_sub(self.since) as f64;
-        self.since = now;
-        self.value = v;
-        if v > self.peak {
-            self.peak = v;
-        }
-    }
-    #[inline]
-    pub fn add(&mut self, now: Time, d: i64) {
-        let v = (self.value as i64 + d).max(0) as u64;
-        self.set(now, v);
-    }
-    pub fn value(&self) -> u64 {
-        self.value
-    }
-    pub fn peak(&self) -> u64 {
-        self.peak
-    }
-    /// Restarts the statistics at `now` (end of warm-up), keeping the current level.
-    pub fn reset(&mut self, now: Time) {
-        self.area = 0.0;
-        self.since = now;
-        self.peak = self.value;
-    }
-    /// Time average over [start, now].
-    pub fn time_avg(&self, start: Time, now: Time) -> f64 {
-        let area = self.area + self.value as f64 * now.saturating_sub(self.since) as f64;
-        if now > start { area / (now - start) as f64 } else { self.value as f64 }
-    }
-    /// The integral so far (level × ticks), for interval averages.
-    pub fn area_until(&self, now: Time) -> f64 {
-        self.area + self.value as f64 * now.saturating_sub(self.since) as f64
-    }
-}
 
 pub struct Server {
     pub workers: u32,

@@ -63,19 +63,6 @@ impl Event {
     }
 }
 
-/// SIP between a UE and a PF goes through the UE's S-CSCF.
-pub fn needs_proxy(p: &Packet, world: &World) -> bool {
-    if !matches!(p.msg, Msg::Sip(_)) {
-        return false;
-    }
-    match (p.src, p.dst) {
-        (Addr::User(_), Addr::Node(n)) | (Addr::Node(n), Addr::User(_)) => {
-            world.node_kinds[n.0 as usize] == NodeKind::Participating
-        }
-        _ => false,
-    }
-}
-
 /// What a run is asked to record beyond its results.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -452,25 +439,9 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         }
     }
 
-    /// Where a packet is headed next: the S-CSCF for proxied SIP, else its destination.
-    #[inline]
-    fn next_hop(&self, p: &Packet) -> (NodeId, bool) {
-        if !p.proxied && needs_proxy(p, &self.world) {
-            let u = match (p.src, p.dst) {
-                (Addr::User(u), _) | (_, Addr::User(u)) => u,
-                _ => unreachable!("needs_proxy implies a user end"),
-            };
-            return (self.world.user(u).registrar, true);
-        }
-        match p.dst {
-            Addr::Node(n) => (n, false),
-            Addr::User(u) => (self.world.user(u).access, false),
-        }
-    }
-
     #[inline]
     fn arrive(&mut self, p: Packet) {
-        let (node, via) = self.next_hop(&p);
+        let (node, via) = self.world.next_hop(&p);
         if self.net.is_down(node) {
             self.stats.lost_network += 1;
             self.trace_packet(TraceKind::Lost, Addr::Node(node), &p);
@@ -586,7 +557,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
 
     #[inline]
     fn route(&mut self, pos: NodeId, p: Packet) {
-        let (hop, _) = self.next_hop(&p);
+        let (hop, _) = self.world.next_hop(&p);
         let transport = if matches!(p.msg, Msg::Msrp(_)) { Transport::Tcp } else { Transport::Udp };
         let Some(delay) = self.net.transit(pos, hop, transport) else {
             self.stats.lost_network += 1;

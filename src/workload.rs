@@ -11,7 +11,7 @@ use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::model::{MessageRate, Model, NodeKind, RetryPolicy};
 use crate::policy::StoreLimits;
-use crate::protocol::{GroupId, MemberId, NodeId, UserId};
+use crate::protocol::{Addr, GroupId, MemberId, Msg, NodeId, Packet, UserId};
 use crate::units::SEC;
 use rand::Rng as _;
 
@@ -140,8 +140,39 @@ impl World {
     pub fn membership(&self, u: UserId, g: GroupId) -> Option<MemberId> {
         self.memberships(u).iter().copied().find(|m| self.members[m.0 as usize].group == g)
     }
-    pub fn nodes_of(&self, kind: NodeKind) -> impl Iterator<Item = NodeId> + '_ {
-        self.node_kinds.iter().enumerate().filter(move |(_, k)| **k == kind).map(|(i, _)| NodeId(i as u16))
+
+    /// The S-CSCF that proxies `p`, when it is SIP between a UE and a PF: such requests and
+    /// responses go through the user's S-CSCF (3GPP TS 24.229 §5.4.3), which holds the
+    /// registration binding.
+    #[inline]
+    pub fn proxy_of(&self, p: &Packet) -> Option<NodeId> {
+        if !matches!(p.msg, Msg::Sip(_)) {
+            return None;
+        }
+        match (p.src, p.dst) {
+            (Addr::User(u), Addr::Node(n)) | (Addr::Node(n), Addr::User(u))
+                if self.node_kinds[n.0 as usize] == NodeKind::Participating =>
+            {
+                Some(self.user(u).registrar)
+            }
+            _ => None,
+        }
+    }
+
+    /// The node a packet goes to next, and whether that is its S-CSCF proxying it: the S-CSCF
+    /// for SIP between a UE and its PF not yet proxied, else the destination (for a device,
+    /// its access node).
+    #[inline]
+    pub fn next_hop(&self, p: &Packet) -> (NodeId, bool) {
+        if !p.proxied
+            && let Some(scscf) = self.proxy_of(p)
+        {
+            return (scscf, true);
+        }
+        match p.dst {
+            Addr::Node(n) => (n, false),
+            Addr::User(u) => (self.user(u).access, false),
+        }
     }
 
     /// Builds the static world from a validated model.

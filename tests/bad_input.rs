@@ -277,6 +277,28 @@ fn group_members_of_an_unknown_class_are_rejected() {
 }
 
 #[test]
+fn group_draws_larger_than_their_class_are_rejected_naming_both_fields() {
+    // tiny draws 3 to 6 mobile members per group: a class of 5 (or none) cannot supply them.
+    for users in [0, 5] {
+        let line = bad_model(&tiny_with("/population/0/users", json!(users)), "groups.members[0].count");
+        assert!(line.contains("up to 6 members") && line.contains(&format!("has {users} users")), "{line}");
+        assert!(line.contains("population[0].users"), "names the class size too: {line}");
+    }
+    // Two entries drawing from one class add up: 6 + 5 mobile members of 10.
+    let mut m = tiny();
+    m["groups"]["members"][1] = json!({"class": "mobile", "count": {"dist": "uniform", "min": 0, "max": 5}});
+    let line = bad_model(&m.to_string(), "groups.members[1].count");
+    assert!(line.contains("groups.members[0].count and groups.members[1].count"), "{line}");
+    // An unbounded draw could always ask for more.
+    let line =
+        bad_model(&tiny_with("/groups/members/0/count", json!({"dist": "exp", "mean": 3})), "groups.members[0].count");
+    assert!(line.contains("must be bounded"), "{line}");
+    // A --set that shrinks the class is reported the same way, naming both fields.
+    let line = fails(&["run", "tiny.json", "--set", "population[0].users=2", "-q"], &[("tiny.json", TINY)]);
+    assert!(line.contains("tiny.json: groups.members[0].count") && line.contains("population[0].users"), "{line}");
+}
+
+#[test]
 fn exponential_retry_with_factor_below_one_is_rejected() {
     let line = bad_model(&tiny_with("/policy/retry/factor", json!(0.5)), "policy.retry.factor");
     assert!(line.contains("at least 1, got 0.5"), "{line}");

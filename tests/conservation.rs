@@ -84,8 +84,9 @@ prop_compose! {
                 {"class": "desktop", "users": desktops, "always_online": true}
             ],
             "groups": {"count": groups,
-                       "members": [{"class": "mobile", "count": {"dist": "uniform", "min": 1, "max": max_members}},
-                                   {"class": "desktop", "count": {"dist": "uniform", "min": 0, "max": 1}}],
+                       // Draws fit in their classes (the model is refused otherwise).
+                       "members": [{"class": "mobile", "count": {"dist": "uniform", "min": 1, "max": max_members.min(users)}},
+                                   {"class": "desktop", "count": {"dist": "uniform", "min": 0, "max": desktops.min(1)}}],
                        "message_rate": format!("{rate}/h"),
                        "message_size": {"dist": "lognormal", "median": "300B", "sigma": sigma},
                        "imdn": {"delivered": imdn.0, "displayed": imdn.1},

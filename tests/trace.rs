@@ -5,9 +5,9 @@
 //! events with consistent ids; the ladder draws one user's story; bad arguments fail cleanly.
 
 use ddsim::model::{Model, Override};
-use ddsim::protocol::wire;
 use ddsim::protocol::*;
 use ddsim::sim::{RunOptions, run_model};
+use ddsim::trace::wire;
 use ddsim::trace::{Trace, TraceFilter, TraceKind, TraceRecord};
 use serde_json::Value;
 use std::collections::BTreeMap;

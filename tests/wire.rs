@@ -5,9 +5,9 @@
 //! with the others (Content-Length, CSeq, Call-ID, branches, transaction ids, Byte-Range).
 
 use ddsim::model::{Model, Override};
-use ddsim::protocol::wire::{self, Wire};
 use ddsim::protocol::*;
 use ddsim::sim::{RunOptions, run_model};
+use ddsim::trace::wire::{self, Wire};
 use ddsim::trace::{TraceFilter, TraceKind};
 use ddsim::workload::World;
 use std::collections::{HashMap, HashSet};

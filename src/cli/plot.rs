@@ -15,7 +15,7 @@ pub struct PlotArgs {
 }
 
 pub fn cmd_plot(a: PlotArgs) -> Result<(), Failure> {
-    let files = ddsim::plot::draw::plot_dir(&a.dir).map_err(usage)?;
+    let files = ddsim::experiment::charts::plot_dir(&a.dir).map_err(usage)?;
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ =

@@ -7,6 +7,7 @@
 //! Everything is validated before the first run starts: every point's resolved model, every
 //! chart's parameters and metrics.
 
+pub mod charts;
 pub mod exec;
 pub mod summary;
 
@@ -157,7 +158,7 @@ impl Experiment {
         // The model file, relative to the experiment.
         let model_path: PathBuf = dir.join(&spec.model);
         let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
-            err("model".into(), format!("cannot read model \"{}\": {}", spec.model, crate::model::io_reason(&e)))
+            err("model".into(), format!("cannot read model \"{}\": {}", spec.model, crate::output::io_reason(&e)))
         })?;
         let model_file = model_path.display().to_string();
         let model_value = parse_json(&model_text, &model_file)?;

@@ -158,7 +158,8 @@ impl Registrar {
     /// A message served by this node's workers.
     pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
-        if !p.proxied && crate::sim::needs_proxy(&p, ctx.world) {
+        // Anything not addressed to the registrar itself is SIP between a UE and its PF.
+        if p.dst != me {
             return self.proxy(ctx, p);
         }
         let Msg::Sip(sip) = p.msg else { return };

@@ -1,11 +1,9 @@
 //! Modelled messages: SIP requests and responses (RFC 3261) with the headers the seed requires
 //! carried as typed data, MSRP SEND and its transaction responses (RFC 4975), and the CPIM
 //! payloads they carry (chat messages, IMDN disposition notifications, isComposing, the Group
-//! State Object). Messages are small `Copy`-friendly enums on the hot path; the rare deferred
-//! delivery INVITE carries its headers behind a `Box`. Rendering as wire text lives in `wire`
-//! and is used only by traces.
-
-pub mod wire;
+//! State Object). Messages are small enums on the hot path, cheap to clone: the rare deferred
+//! delivery INVITE carries its headers behind a `Box`, participant lists are shared `Rc`
+//! slices. Rendering as wire text is for traces only and lives in `trace::wire`.
 
 use std::rc::Rc;
 

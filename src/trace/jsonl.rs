@@ -10,8 +10,8 @@
 //! every line about one message. Timers add `user` when they concern one.
 
 use super::{Trace, TraceKind, addr_name, packet_users, timer_at, timer_name, timer_user};
-use crate::protocol::wire::{Ids, Wire};
 use crate::protocol::{Addr, Msg, Sip};
+use crate::trace::wire::{Ids, Wire};
 use crate::workload::World;
 use serde_json::{Map, Value, json};
 use std::io::Write;
@@ -44,16 +44,10 @@ pub fn write_jsonl<W: Write>(trace: &Trace, world: &World, mut out: W) -> std::i
                 TraceKind::Lost => ("lost", wire.observed(r.time, p)),
                 TraceKind::Rejected => ("rejected", wire.observed(r.time, p)),
             };
-            let peer = match r.kind {
-                TraceKind::Sent => rendered.hop.to,
+            let peer = match (&r.kind, world.proxy_of(p)) {
+                (TraceKind::Sent, _) => rendered.hop.to,
                 // What arrives after the S-CSCF's forward came from the S-CSCF.
-                _ if p.proxied && r.at == p.dst && crate::sim::needs_proxy(p, world) => {
-                    let u = match (p.src, p.dst) {
-                        (Addr::User(u), _) | (_, Addr::User(u)) => u,
-                        _ => unreachable!("needs_proxy implies a user end"),
-                    };
-                    Addr::Node(world.user(u).registrar)
-                }
+                (_, Some(scscf)) if p.proxied && r.at == p.dst => Addr::Node(scscf),
                 _ => p.src,
             };
             let mut o = base(r.time, &addr_name(r.at, world), dir, p.msg.kind().name());

@@ -2,11 +2,12 @@
 //! off in normal runs (one branch on an `Option` per message); `ddsim trace` and the tests turn
 //! it on. Exports work from these records after the run: [`pcap`] (the messages on the wire,
 //! for Wireshark), [`jsonl`] (one JSON object per event) and [`ladder`] (a sequence diagram).
-//! Wire text comes from [`crate::protocol::wire`].
+//! Wire text comes from [`wire`].
 
 pub mod jsonl;
 pub mod ladder;
 pub mod pcap;
+pub mod wire;
 
 use crate::engine::Time;
 use crate::nodes::{ClientTimer, PfTimer, RegistrarTimer, Timer};

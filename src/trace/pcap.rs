@@ -22,8 +22,8 @@
 
 use super::{Trace, TraceKind};
 use crate::network::Transport;
-use crate::protocol::wire::{self, Wire};
 use crate::protocol::{Msg, Packet};
+use crate::trace::wire::{self, Wire};
 use crate::workload::World;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};

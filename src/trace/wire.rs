@@ -219,14 +219,9 @@ pub struct Hop {
 
 /// The hop a message takes when `at` sends it (`at` as in a `Sent` trace record).
 pub fn hop(world: &World, at: Addr, p: &Packet) -> Hop {
-    let to = if !p.proxied && crate::sim::needs_proxy(p, world) {
-        let u = match (p.src, p.dst) {
-            (Addr::User(u), _) | (_, Addr::User(u)) => u,
-            _ => unreachable!("needs_proxy implies a user end"),
-        };
-        Addr::Node(world.user(u).registrar)
-    } else {
-        p.dst
+    let to = match world.proxy_of(p) {
+        Some(scscf) if !p.proxied => Addr::Node(scscf),
+        _ => p.dst,
     };
     Hop { from: at, to, forward: p.proxied && at != p.src }
 }
@@ -725,7 +720,7 @@ impl<'w> Wire<'w> {
             (Addr::User(u), _) | (_, Addr::User(u)) => Some(u),
             _ => None,
         };
-        let proxied = crate::sim::needs_proxy(p, self.world);
+        let proxied = self.world.proxy_of(p).is_some();
         let r_uri = match sip {
             Sip::Register { .. } => format!("sip:{HOME_DOMAIN}"),
             // The terminating S-CSCF retargets an initial request to the registered contact
@@ -1005,11 +1000,10 @@ impl<'w> Wire<'w> {
         let by_end = p.src == responder.addr;
         let mut t = SipText::new(format!("SIP/2.0 {status} {}", reason_phrase(status)));
         // The S-CSCF proxied the request: its Via is on top until it forwards the response.
-        if crate::sim::needs_proxy(p, self.world) && by_end && !hop.forward {
-            let scscf = match (p.src, p.dst) {
-                (Addr::User(u), _) | (_, Addr::User(u)) => self.registrar_of(u),
-                _ => unreachable!("needs_proxy implies a user end"),
-            };
+        if let Some(scscf) = self.world.proxy_of(p)
+            && by_end
+            && !hop.forward
+        {
             t.h("Via", self.via(Addr::Node(scscf), &format!("z9hG4bK{}", hex16(hash((&tx.branch, "proxy"))))));
         }
         t.h("Via", self.via(p.dst, &tx.branch));

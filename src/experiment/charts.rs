@@ -1,10 +1,10 @@
 //! From results on disk to charts: the charts an experiment declares (or sensible defaults)
 //! for a sweep directory, and the standard charts of a single run.
 
-use super::chart::{BarChart, Chart, LineChart, Series, Unit, XyCi};
-use crate::experiment::summary::describe;
-use crate::experiment::{ChartSpec, ExperimentSpec, short_names};
+use super::summary::describe;
+use super::{ChartSpec, ExperimentSpec, short_names};
 use crate::model::display_path;
+use crate::plot::chart::{BarChart, Chart, LineChart, Series, Unit, XyCi};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +31,7 @@ pub struct PointData {
 
 fn read(p: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(p)
-        .map_err(|e| format!("{}: cannot read: {}", p.display(), crate::model::io_reason(&e)))?;
+        .map_err(|e| format!("{}: cannot read: {}", p.display(), crate::output::io_reason(&e)))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", p.display()))
 }
 
@@ -547,7 +547,7 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, String> {
     };
     let out = dir.join("charts");
     std::fs::create_dir_all(&out)
-        .map_err(|e| format!("{}: cannot create: {}", out.display(), crate::model::io_reason(&e)))?;
+        .map_err(|e| format!("{}: cannot create: {}", out.display(), crate::output::io_reason(&e)))?;
     let mut files = vec![];
     for (stem, chart) in charts {
         let path = out.join(&stem);
