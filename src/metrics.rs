@@ -1,5 +1,9 @@
 //! Counters, the latency histogram, time-weighted levels and time series, and the results
 //! document (`results.json`). Metric names are stable and documented in the README.
+//!
+//! [`Stats`] is what the network functions count; [`Measurement`] is what a run measures over
+//! time from it and from the servers' [`ServerLoad`]: the end of warm-up, the samples of the
+//! time series, and at the end the metrics, after checking conservation.
 
 use crate::engine::Time;
 use crate::protocol::{MsgKind, STATUS_CODES};
@@ -341,17 +345,194 @@ impl Level {
     }
 }
 
-/// Sampled time series (one row per sampling instant).
+/// The load of one server node over time: busy workers, queue length, and the requests it
+/// refused with 503.
+#[derive(Clone, Debug, Default)]
+pub struct ServerLoad {
+    pub workers: u32,
+    pub busy: Level,
+    pub queue: Level,
+    pub rejected_503: u64,
+}
+
+impl ServerLoad {
+    /// Starts the measured window at `now`.
+    pub fn reset(&mut self, now: Time) {
+        self.busy.reset(now);
+        self.queue.reset(now);
+        self.rejected_503 = 0;
+    }
+}
+
+/// Sampled time series: named columns, one value per sampling instant. Columns are named
+/// once, when the run starts; a sample pushes by index.
 #[derive(Default)]
 pub struct TimeSeries {
-    pub columns: BTreeMap<String, Vec<f64>>,
+    names: Vec<String>,
+    columns: Vec<Vec<f64>>,
 }
 
 impl TimeSeries {
-    pub fn push(&mut self, name: &str, v: f64) {
-        self.columns.entry(name.to_string()).or_default().push(v);
+    /// Adds a column and returns its index.
+    pub fn column(&mut self, name: impl Into<String>) -> usize {
+        self.names.push(name.into());
+        self.columns.push(Vec::new());
+        self.columns.len() - 1
     }
+    #[inline]
+    pub fn push(&mut self, column: usize, v: f64) {
+        self.columns[column].push(v);
+    }
+    /// The columns that have values, by name.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(&self.columns).expect("numbers serialize")
+        let by_name: BTreeMap<&str, &Vec<f64>> =
+            self.names.iter().map(String::as_str).zip(&self.columns).filter(|(_, c)| !c.is_empty()).collect();
+        serde_json::to_value(by_name).expect("numbers serialize")
+    }
+}
+
+/// A run that lost or invented a deferred item: a bug, reported instead of results.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "conservation broken for {kind}: in {inflow} (pending_at_warmup + offered + queued_behind) != out {outflow} ({detail})"
+)]
+pub struct ConservationBroken {
+    pub kind: &'static str,
+    pub inflow: u64,
+    pub outflow: u64,
+    pub detail: String,
+}
+
+/// A server's columns in the time series, and its integrals at the last sample.
+struct ServerColumns {
+    name: String,
+    queue: usize,
+    utilisation: usize,
+    busy_area: f64,
+    queue_area: f64,
+}
+
+/// What a run measures over time: the measured window (from the end of warm-up), the time
+/// series, and at the end the metrics of results.json.
+pub struct Measurement {
+    interval: Time,
+    window_start: Time,
+    series: TimeSeries,
+    t_s: usize,
+    occupancy: usize,
+    bytes: usize,
+    per_minute: usize,
+    /// In node order, the server nodes only.
+    servers: Vec<ServerColumns>,
+}
+
+impl Measurement {
+    /// Sampling every `interval`, of the servers named (in node order).
+    pub fn new<'a>(interval: Time, servers: impl Iterator<Item = &'a str>) -> Measurement {
+        let mut series = TimeSeries::default();
+        let (t_s, occupancy, bytes, per_minute) = (
+            series.column("t_s"),
+            series.column("store.occupancy"),
+            series.column("store.bytes"),
+            series.column("delivery.per_minute"),
+        );
+        let servers = servers
+            .map(|name| ServerColumns {
+                name: name.to_string(),
+                queue: series.column(format!("servers.{name}.queue")),
+                utilisation: series.column(format!("servers.{name}.utilisation")),
+                busy_area: 0.0,
+                queue_area: 0.0,
+            })
+            .collect();
+        Measurement { interval, window_start: 0, series, t_s, occupancy, bytes, per_minute, servers }
+    }
+
+    pub fn interval(&self) -> Time {
+        self.interval
+    }
+    pub fn window_start(&self) -> Time {
+        self.window_start
+    }
+
+    /// The end of warm-up: counters restart, levels restart their averages, and the stores'
+    /// contents become `pending_at_warmup` (messages, notifications).
+    pub fn warmup<'a>(
+        &mut self,
+        now: Time,
+        stats: &mut Stats,
+        servers: impl Iterator<Item = &'a mut ServerLoad>,
+        pending: (u64, u64),
+    ) {
+        // The time series run across warm-up: keep what the current sampling interval has
+        // accumulated so far, which the reset below would lose.
+        let deliveries = stats.deliveries_interval;
+        stats.reset(now);
+        stats.deliveries_interval = deliveries;
+        for (c, s) in self.servers.iter_mut().zip(servers) {
+            let busy = s.busy.area_until(now) - c.busy_area;
+            let queue = s.queue.area_until(now) - c.queue_area;
+            s.reset(now);
+            c.busy_area = -busy;
+            c.queue_area = -queue;
+        }
+        self.window_start = now;
+        stats.deferred.pending_at_warmup = pending.0;
+        stats.notifications.pending_at_warmup = pending.1;
+    }
+
+    /// A sample: the levels now, and per server the averages over the interval that ends now
+    /// (not snapshots: a queue that fills and drains between two samples still shows).
+    pub fn sample<'a>(&mut self, now: Time, stats: &mut Stats, servers: impl Iterator<Item = &'a ServerLoad>) {
+        let interval = self.interval as f64;
+        self.series.push(self.t_s, now as f64 / SEC as f64);
+        self.series.push(self.occupancy, stats.occupancy.value() as f64);
+        self.series.push(self.bytes, stats.bytes.value() as f64);
+        let per_min = stats.deliveries_interval as f64 * (60.0 * SEC as f64) / interval;
+        self.series.push(self.per_minute, per_min);
+        stats.deliveries_interval = 0;
+        for (c, s) in self.servers.iter_mut().zip(servers) {
+            let area = s.busy.area_until(now);
+            let prev = std::mem::replace(&mut c.busy_area, area);
+            let util = ((area - prev).max(0.0) / (interval * s.workers as f64)).min(1.0);
+            let q_area = s.queue.area_until(now);
+            let q_prev = std::mem::replace(&mut c.queue_area, q_area);
+            self.series.push(c.queue, (q_area - q_prev).max(0.0) / interval);
+            self.series.push(c.utilisation, util);
+        }
+    }
+
+    /// The end of the run at `now`, with `pending` items still held: checks conservation and
+    /// returns the metrics (counters and servers; the engine adds `run.*`) and the time series.
+    pub fn finish<'a>(
+        self,
+        now: Time,
+        stats: &mut Stats,
+        servers: impl Iterator<Item = &'a ServerLoad>,
+        pending: (u64, u64),
+    ) -> Result<(Map<String, Value>, Value), ConservationBroken> {
+        stats.deferred.pending_at_end = pending.0;
+        stats.notifications.pending_at_end = pending.1;
+        for (kind, c) in [("deferred messages", stats.deferred), ("deferred notifications", stats.notifications)] {
+            if !c.holds() {
+                return Err(ConservationBroken {
+                    kind,
+                    inflow: c.inflow(),
+                    outflow: c.outflow(),
+                    detail: format!("{c:?}"),
+                });
+            }
+        }
+        let start = self.window_start;
+        let mut metrics = stats.to_metrics(start, now);
+        for (c, s) in self.servers.iter().zip(servers) {
+            let name = &c.name;
+            metrics
+                .insert(format!("servers.{name}.utilisation"), json!(s.busy.time_avg(start, now) / s.workers as f64));
+            metrics.insert(format!("servers.{name}.queue.peak"), json!(s.queue.peak()));
+            metrics.insert(format!("servers.{name}.queue.time_avg"), json!(s.queue.time_avg(start, now)));
+            metrics.insert(format!("servers.{name}.rejected_503"), json!(s.rejected_503));
+        }
+        Ok((metrics, self.series.to_value()))
     }
 }

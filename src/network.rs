@@ -8,11 +8,15 @@
 //! T2 = 4 s) until 64·T1 has passed; MSRP runs over TCP and a lost segment is retransmitted after
 //! an RTO of 1 s doubling (RFC 6298 §2). A message is lost for good only when its transport
 //! gives up, or when it meets a node that is down.
+//!
+//! MSRP between two ends is one TCP connection, so it arrives in the order it was sent: a
+//! message never overtakes an earlier one of the same pair of ends.
 
 use crate::dist::Sampler;
+use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::model::Model;
-use crate::protocol::NodeId;
+use crate::protocol::{Addr, Msg, NodeId, Packet};
 use crate::units::SEC;
 use petgraph::algo::astar;
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -38,6 +42,10 @@ pub struct Network {
     down: Vec<bool>,
     /// SIP T1, for retransmission after loss.
     t1: u64,
+    /// The latest arrival on each TCP connection: from each user, to each user, between nodes.
+    last_from_user: Vec<Time>,
+    last_to_user: Vec<Time>,
+    last_between_nodes: Vec<Time>,
 }
 
 /// How the message is carried, which decides how loss is recovered.
@@ -112,7 +120,17 @@ impl Network {
                 rng: rng::stream(seed, Stream::Link, i as u64),
             })
             .collect();
-        Network { links, n, routes, down: vec![false; n], t1: model.sip.t1.0 }
+        let users = model.population.iter().map(|c| c.users as usize).sum();
+        Network {
+            links,
+            n,
+            routes,
+            down: vec![false; n],
+            t1: model.sip.t1.0,
+            last_from_user: vec![0; users],
+            last_to_user: vec![0; users],
+            last_between_nodes: vec![0; n * n],
+        }
     }
 
     pub fn set_down(&mut self, node: NodeId, down: bool) {
@@ -123,9 +141,26 @@ impl Network {
         self.down[node.0 as usize]
     }
 
+    /// When a message sent at `now` from node `from` reaches node `to`, its next hop, or
+    /// `None` if it is lost. SIP runs over UDP, MSRP over TCP in order per pair of ends.
+    pub fn arrival(&mut self, now: Time, from: NodeId, to: NodeId, p: &Packet) -> Option<Time> {
+        let transport = if matches!(p.msg, Msg::Msrp(_)) { Transport::Tcp } else { Transport::Udp };
+        let at = now + self.transit(from, to, transport)?;
+        if transport == Transport::Udp {
+            return Some(at);
+        }
+        let last = match (p.src, p.dst) {
+            (Addr::User(u), _) => &mut self.last_from_user[u.0 as usize],
+            (_, Addr::User(u)) => &mut self.last_to_user[u.0 as usize],
+            (Addr::Node(a), Addr::Node(b)) => &mut self.last_between_nodes[a.0 as usize * self.n + b.0 as usize],
+        };
+        *last = at.max(*last);
+        Some(*last)
+    }
+
     /// Delay of one message from node `a` to node `b`, or `None` if it is lost (a node on the
     /// way is down, or the transport gave up after losses).
-    pub fn transit(&mut self, a: NodeId, b: NodeId, transport: Transport) -> Option<u64> {
+    fn transit(&mut self, a: NodeId, b: NodeId, transport: Transport) -> Option<u64> {
         let route = &self.routes[a.0 as usize * self.n + b.0 as usize];
         if route.nodes.iter().any(|&x| self.down[x as usize]) {
             return None;

@@ -11,13 +11,13 @@
 use crate::dist::Sampler;
 use crate::engine::Time;
 use crate::engine::rng::Rng;
-use crate::metrics::Level;
+use crate::metrics::ServerLoad;
 use crate::model::NodeSpec;
-use crate::protocol::{Msg, MsgKind, Packet};
+use crate::protocol::{Addr, Msg, MsgKind, NodeId, Packet};
 use std::collections::VecDeque;
 
 pub struct Server {
-    pub workers: u32,
+    node: NodeId,
     busy: u32,
     queue: VecDeque<(Packet, Ticket)>,
     limit: u32,
@@ -26,13 +26,11 @@ pub struct Server {
     next_ticket: u64,
     released: u64,
     held: VecDeque<Option<Packet>>,
-    pub retry_after_s: Option<u32>,
+    retry_after_s: Option<u32>,
     service: Sampler,
     by_kind: [Option<Sampler>; MsgKind::COUNT],
     rng: Rng,
-    pub busy_level: Level,
-    pub queue_level: Level,
-    pub rejected_503: u64,
+    pub load: ServerLoad,
 }
 
 /// Arrival order of an MSRP message at a server (`NO_TICKET` for SIP).
@@ -45,12 +43,12 @@ pub enum Admission {
     Start(Packet, Ticket, u64),
     /// It waits in the queue.
     Queued,
-    /// The queue is full and it is a new SIP request: answer 503.
+    /// The queue is full and it is a new SIP request: refused (see `Server::unavailable`).
     Rejected(Packet),
 }
 
 impl Server {
-    pub fn new(spec: &NodeSpec, rng: Rng) -> Server {
+    pub fn new(node: NodeId, spec: &NodeSpec, rng: Rng) -> Server {
         let mut by_kind: [Option<Sampler>; MsgKind::COUNT] = Default::default();
         for (k, d) in &spec.service_time_by_kind {
             if let Some(kind) = MsgKind::from_name(k) {
@@ -58,7 +56,7 @@ impl Server {
             }
         }
         Server {
-            workers: spec.workers,
+            node,
             busy: 0,
             queue: VecDeque::new(),
             limit: spec.queue_limit,
@@ -69,9 +67,7 @@ impl Server {
             service: spec.service_time.compile().expect("validated"),
             by_kind,
             rng,
-            busy_level: Level::default(),
-            queue_level: Level::default(),
-            rejected_503: 0,
+            load: ServerLoad { workers: spec.workers, ..ServerLoad::default() },
         }
     }
 
@@ -85,8 +81,8 @@ impl Server {
 
     #[inline]
     pub fn arrive(&mut self, now: Time, p: Packet) -> Admission {
-        if self.busy >= self.workers && self.queue.len() >= self.limit as usize && p.msg.is_sip_request() {
-            self.rejected_503 += 1;
+        if self.busy >= self.load.workers && self.queue.len() >= self.limit as usize && p.msg.is_sip_request() {
+            self.load.rejected_503 += 1;
             return Admission::Rejected(p);
         }
         let ticket = if matches!(p.msg, Msg::Msrp(_)) {
@@ -95,15 +91,23 @@ impl Server {
         } else {
             NO_TICKET
         };
-        if self.busy < self.workers {
+        if self.busy < self.load.workers {
             self.busy += 1;
-            self.busy_level.set(now, self.busy as u64);
+            self.load.busy.set(now, self.busy as u64);
             let s = self.service_time(p.msg.kind());
             return Admission::Start(p, ticket, s);
         }
         self.queue.push_back((p, ticket));
-        self.queue_level.set(now, self.queue.len() as u64);
+        self.load.queue.set(now, self.queue.len() as u64);
         Admission::Queued
+    }
+
+    /// The answer to a refused request: 503 Service Unavailable, with this server's Retry-After
+    /// (RFC 3261 §21.5.4), straight back to the sender. Only SIP requests are refused.
+    pub fn unavailable(&self, request: &Packet) -> Option<Packet> {
+        let Msg::Sip(sip) = &request.msg else { return None };
+        let response = sip.response(503, self.retry_after_s)?;
+        Some(Packet { src: Addr::Node(self.node), dst: request.src, msg: Msg::Sip(response), proxied: true })
     }
 
     /// A finished message is handed on: SIP at once, MSRP in arrival order. Pushes onto `out`
@@ -130,26 +134,16 @@ impl Server {
     pub fn done(&mut self, now: Time) -> Option<(Packet, Ticket, u64)> {
         match self.queue.pop_front() {
             Some((p, ticket)) => {
-                self.queue_level.set(now, self.queue.len() as u64);
+                self.load.queue.set(now, self.queue.len() as u64);
                 let s = self.service_time(p.msg.kind());
                 Some((p, ticket, s))
             }
             None => {
                 self.busy -= 1;
-                self.busy_level.set(now, self.busy as u64);
+                self.load.busy.set(now, self.busy as u64);
                 None
             }
         }
-    }
-
-    pub fn queue_len(&self) -> usize {
-        self.queue.len()
-    }
-
-    pub fn reset_stats(&mut self, now: Time) {
-        self.busy_level.reset(now);
-        self.queue_level.reset(now);
-        self.rejected_503 = 0;
     }
 }
 
@@ -177,26 +171,28 @@ mod tests {
             service_time: Dist::Const { value: Duration(100) },
             ..NodeSpec::default()
         };
-        let mut s = Server::new(&spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
+        let mut s =
+            Server::new(NodeId(0), &spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
         assert!(matches!(s.arrive(0, reg(1)), Admission::Start(_, NO_TICKET, 100)));
         assert!(matches!(s.arrive(1, reg(2)), Admission::Queued));
         assert!(matches!(s.arrive(2, reg(3)), Admission::Queued));
         assert!(matches!(s.arrive(3, reg(4)), Admission::Rejected(_)));
-        assert_eq!(s.rejected_503, 1);
+        assert_eq!(s.load.rejected_503, 1);
         let (p, _, _) = s.done(100).unwrap();
         assert_eq!(p, reg(2));
         let (p, _, _) = s.done(200).unwrap();
         assert_eq!(p, reg(3));
         assert!(s.done(300).is_none());
         // Busy the whole [0, 300]: utilisation 1 with one worker.
-        assert!((s.busy_level.time_avg(0, 300) - 1.0).abs() < 1e-9);
+        assert!((s.load.busy.time_avg(0, 300) - 1.0).abs() < 1e-9);
     }
 
     #[test]
     fn msrp_is_released_in_arrival_order_whatever_order_workers_finish() {
         use crate::protocol::{GroupId, Item, MemberId, Msrp, Payload, Session};
         let spec = NodeSpec { workers: 4, ..NodeSpec::default() };
-        let mut s = Server::new(&spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
+        let mut s =
+            Server::new(NodeId(0), &spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
         let send = |seq| Packet {
             src: Addr::User(UserId(1)),
             dst: Addr::Node(NodeId(0)),

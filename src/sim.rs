@@ -1,18 +1,24 @@
 //! One simulation run: builds the world from a model and a seed, drives the network functions
 //! with the engine's event queue, routes their messages over the network, and produces the
 //! results document. This is the only place where time advances.
+//!
+//! The loop pops the next event and hands it on: a message arriving at a node joins that
+//! server's queue (or reaches a device), a served message or a timer goes to its network
+//! function through [`Sim::drive`] (the one place a node's context is made), and what the
+//! function asked for is carried out by [`Sim::flush`]: messages routed over the network,
+//! timers pushed on the queue.
 
 use crate::engine::queue::PendingEvents;
 use crate::engine::{EventQueue, Time};
-use crate::metrics::{Stats, TimeSeries};
+use crate::metrics::{ConservationBroken, Measurement, Stats};
 use crate::model::{EventSpec, Model, NodeKind};
-use crate::network::{Network, Transport};
+use crate::network::Network;
 use crate::nodes::client::Clients;
 use crate::nodes::controlling::ControllingFunction;
 use crate::nodes::participating::ParticipatingFunction;
 use crate::nodes::registrar::Registrar;
-use crate::nodes::{Action, Ctx, Owner, Timer};
-use crate::protocol::{Addr, GroupId, Item, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
+use crate::nodes::{Action, Ctx, Devices, NetworkFunction, Owner, Timer};
+use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
 use crate::servers::{Admission, Server};
 use crate::trace::{Trace, TraceFilter, TraceKind};
 use crate::workload::{Traffic, World};
@@ -20,11 +26,43 @@ use serde_json::{Map, Value, json};
 use std::hash::{Hash, Hasher};
 
 /// A network function at a node.
+// A run has a handful of nodes, each built once; boxing the large ones would cost an
+// indirection on every message they serve.
+#[allow(clippy::large_enum_variant)]
 pub enum NodeFn {
     Access,
     Registrar(Registrar),
     Pf(ParticipatingFunction),
     Cf(ControllingFunction),
+}
+
+impl NodeFn {
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        match self {
+            NodeFn::Registrar(r) => r.handle(ctx, p),
+            NodeFn::Pf(pf) => pf.handle(ctx, p),
+            NodeFn::Cf(cf) => cf.handle(ctx, p),
+            NodeFn::Access => {}
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx, t: Timer) {
+        match (self, t) {
+            (NodeFn::Registrar(r), Timer::Registrar(_, t)) => r.on_timer(ctx, t),
+            (NodeFn::Pf(pf), Timer::Pf(_, t)) => pf.on_timer(ctx, t),
+            (NodeFn::Cf(cf), Timer::Cf(_, t)) => cf.on_timer(ctx, t),
+            (NodeFn::Registrar(r), Timer::Deadlines(_, list)) => r.expire_deadlines(ctx, list),
+            (NodeFn::Pf(pf), Timer::Deadlines(_, list)) => pf.expire_deadlines(ctx, list),
+            (NodeFn::Cf(cf), Timer::Deadlines(_, list)) => cf.expire_deadlines(ctx, list),
+            _ => {}
+        }
+    }
+}
+
+/// The network functions of a run: every client, and the function at each node.
+struct Functions {
+    clients: Clients,
+    nodes: Vec<NodeFn>,
 }
 
 #[derive(Clone, Debug, Hash)]
@@ -78,10 +116,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("cancelled")]
     Cancelled,
-    #[error(
-        "conservation broken for {kind}: in {inflow} (pending_at_warmup + offered + queued_behind) != out {outflow} ({detail})"
-    )]
-    Conservation { kind: &'static str, inflow: u64, outflow: u64, detail: String },
+    #[error(transparent)]
+    Conservation(#[from] ConservationBroken),
 }
 
 pub struct RunOutput {
@@ -95,33 +131,23 @@ pub struct RunOutput {
 /// A run. Generic over its pending-event set only so that benchmarks can time whole runs
 /// with the alternatives of `engine::queue`; the default is the engine's own.
 pub struct Sim<Q: PendingEvents<Event> = EventQueue<Event>> {
-    pub world: World,
+    world: World,
     queue: Q,
     net: Network,
-    pub clients: Clients,
-    pub nodes: Vec<NodeFn>,
+    fns: Functions,
+    devices: Devices,
     servers: Vec<Option<Server>>,
     traffic: Traffic,
-    pub stats: Stats,
+    stats: Stats,
+    measurement: Measurement,
     out: Vec<Action>,
     ready: Vec<Packet>,
-    last_up: Vec<Time>,
-    last_down: Vec<Time>,
-    last_core: Vec<Time>,
-    n_nodes: usize,
-    pub now: Time,
+    now: Time,
     events: u64,
     next_msg: u32,
-    sample_interval: Time,
-    series: TimeSeries,
-    /// Integrals (busy workers, queue length) at the last sample, per node.
-    prev_busy_area: Vec<f64>,
-    prev_queue_area: Vec<f64>,
-    window_start: Time,
     fingerprint: Option<fnv::FnvHasher>,
-    /// The captured trace, when asked for.
-    pub trace: Option<Box<Trace>>,
-    online_buf: Vec<(UserId, crate::protocol::MemberId)>,
+    trace: Option<Box<Trace>>,
+    online_buf: Vec<(UserId, MemberId)>,
     cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     outages: Vec<(NodeId, Time, Time)>,
 }
@@ -151,6 +177,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             servers.push(match spec.kind {
                 NodeKind::Access => None,
                 _ => Some(Server::new(
+                    id,
                     spec,
                     crate::engine::rng::stream(seed, crate::engine::rng::Stream::Service, i as u64),
                 )),
@@ -164,29 +191,21 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 (NodeId(model.node_index(node).expect("validated") as u16), at.0, duration.0)
             })
             .collect();
-        let users = world.users.len();
+        let server_names = model.topology.nodes.iter().filter(|n| n.kind != NodeKind::Access).map(|n| n.id.as_str());
         Sim {
-            clients: Clients::new(&world),
+            fns: Functions { clients: Clients::new(&world), nodes },
+            devices: Devices::new(world.users.len()),
             net: Network::new(model, seed),
             traffic: Traffic::new(model, seed),
             queue: Q::default(),
-            nodes,
             servers,
             stats: Stats::new(),
+            measurement: Measurement::new(model.metrics.sample_interval.0, server_names),
             out: Vec::with_capacity(64),
             ready: Vec::with_capacity(8),
-            last_up: vec![0; users],
-            last_down: vec![0; users],
-            last_core: vec![0; n * n],
-            n_nodes: n,
             now: 0,
             events: 0,
             next_msg: 0,
-            sample_interval: model.metrics.sample_interval.0,
-            series: TimeSeries::default(),
-            prev_busy_area: vec![0.0; n],
-            prev_queue_area: vec![0.0; n],
-            window_start: 0,
             fingerprint: if opts.fingerprint { Some(fnv::FnvHasher::default()) } else { None },
             trace: opts.trace.clone().map(|f| Box::new(Trace::new(f))),
             online_buf: Vec::new(),
@@ -205,26 +224,25 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             self.queue.push(w.warmup, Event::Warmup);
         }
         // Each sample covers the interval before it; the first one ends one interval in.
-        self.queue.push(self.sample_interval.min(w.horizon), Event::Sample);
+        self.queue.push(self.measurement.interval().min(w.horizon), Event::Sample);
         for (node, at, dur) in self.outages.clone() {
             self.queue.push(at, Event::OutageStart(node, dur));
         }
         for u in 0..self.world.users.len() {
             let u = UserId(u as u32);
-            let mut ctx =
-                Ctx { now: 0, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-            if let Some(registered_at) = self.clients.start(&mut ctx, u) {
-                let info = *self.world.user(u);
-                let class = self.world.class_of(u);
+            self.drive(None, |f, ctx| {
+                let Some(registered_at) = f.clients.start(ctx, u) else { return };
+                // Online from the start: registered then, at the S-CSCF and at the PF.
+                let info = *ctx.world.user(u);
+                let class = ctx.world.class_of(u);
                 let expires_at = registered_at + class.expiry_s as u64 * crate::units::SEC;
-                if let NodeFn::Registrar(r) = &mut self.nodes[info.registrar.0 as usize] {
-                    r.preload(&mut ctx, u, expires_at, class.sip_instance);
+                if let NodeFn::Registrar(r) = &mut f.nodes[info.registrar.0 as usize] {
+                    r.preload(ctx, u, expires_at, class.sip_instance);
                 }
-                if let NodeFn::Pf(pf) = &mut self.nodes[info.pf.0 as usize] {
-                    pf.preload_registered(&ctx, u, class.sip_instance);
+                if let NodeFn::Pf(pf) = &mut f.nodes[info.pf.0 as usize] {
+                    pf.preload_registered(ctx, u, class.sip_instance);
                 }
-            }
-            self.flush(None);
+            });
         }
         for g in 0..self.world.groups.len() {
             let g = GroupId(g as u32);
@@ -261,26 +279,6 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             }
         }
         self.finish(wall.elapsed().as_secs_f64())
-    }
-
-    /// Runs until virtual time `until` (for tests that step a run).
-    pub fn run_until(&mut self, until: Time) {
-        if self.events == 0 && self.queue.is_empty() {
-            self.init();
-        }
-        while let Some(t) = self.queue.peek_time() {
-            if t > until {
-                break;
-            }
-            let (t, ev) = self.queue.pop().expect("peeked");
-            self.now = t;
-            self.events += 1;
-            if matches!(ev, Event::End) {
-                break;
-            }
-            self.dispatch(ev);
-        }
-        self.now = self.now.max(until);
     }
 
     #[inline]
@@ -329,23 +327,42 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                     for u in 0..self.world.users.len() {
                         let u = UserId(u as u32);
                         if self.world.user(u).access == node {
-                            let mut ctx = Ctx {
-                                now: self.now,
-                                world: &self.world,
-                                stats: &mut self.stats,
-                                out: &mut self.out,
-                                device_online: &[],
-                            };
-                            self.clients.access_recovered(&mut ctx, u);
-                            self.flush(None);
+                            self.drive(None, |f, ctx| f.clients.access_recovered(ctx, u));
                         }
                     }
                 }
             }
-            Event::Warmup => self.warmup(),
-            Event::Sample => self.sample(),
+            Event::Warmup => {
+                let pending = self.pending_by_kind();
+                let loads = self.servers.iter_mut().flatten().map(|s| &mut s.load);
+                self.measurement.warmup(self.now, &mut self.stats, loads, pending);
+            }
+            Event::Sample => {
+                let loads = self.servers.iter().flatten().map(|s| &s.load);
+                self.measurement.sample(self.now, &mut self.stats, loads);
+                let next = self.now + self.measurement.interval();
+                if next <= self.world.horizon {
+                    self.queue.push(next, Event::Sample);
+                }
+            }
             Event::End => {}
         }
+    }
+
+    /// Hands an input to the network functions: the one place a node's context is made. `at`
+    /// is the node where it happens (None: at a device); what the function sends leaves from
+    /// there.
+    #[inline]
+    fn drive(&mut self, at: Option<NodeId>, input: impl FnOnce(&mut Functions, &mut Ctx)) {
+        let mut ctx = Ctx {
+            now: self.now,
+            world: &self.world,
+            stats: &mut self.stats,
+            out: &mut self.out,
+            devices: &mut self.devices,
+        };
+        input(&mut self.fns, &mut ctx);
+        self.flush(at);
     }
 
     fn group_message(&mut self, g: GroupId) {
@@ -356,7 +373,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         self.online_buf.clear();
         for m in self.world.group_members(g) {
             let u = self.world.member(m).user;
-            if self.clients.online[u.0 as usize] {
+            if self.devices.is_online(u) {
                 self.online_buf.push((u, m));
             }
         }
@@ -370,73 +387,20 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         self.next_msg = self.next_msg.wrapping_add(1);
         let item = Item { payload: Payload::Chat, group: g, origin: u, from: u, msg, size: draw.size };
         self.stats.workload_messages += 1;
-        let mut ctx =
-            Ctx { now: self.now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-        self.clients.send_chat(&mut ctx, u, m, item, draw.composing);
-        self.flush(None);
+        self.drive(None, |f, ctx| f.clients.send_chat(ctx, u, m, item, draw.composing));
     }
 
     fn timer(&mut self, t: Timer) {
-        let now = self.now;
-        match t {
-            Timer::Client(u, ct) => {
-                let mut ctx =
-                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                self.clients.on_timer(&mut ctx, u, ct);
-                self.flush(None);
-            }
-            Timer::Registrar(n, rt) => {
-                if let NodeFn::Registrar(r) = &mut self.nodes[n.0 as usize] {
-                    let mut ctx =
-                        Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                    r.on_timer(&mut ctx, rt);
-                }
-                self.flush(Some(n));
-            }
-            Timer::Pf(n, pt) => {
-                if let NodeFn::Pf(pf) = &mut self.nodes[n.0 as usize] {
-                    let mut ctx = Ctx {
-                        now,
-                        world: &self.world,
-                        stats: &mut self.stats,
-                        out: &mut self.out,
-                        device_online: &self.clients.online,
-                    };
-                    pf.on_timer(&mut ctx, pt);
-                }
-                self.flush(Some(n));
-            }
-            Timer::Cf(n, ct) => {
-                if let NodeFn::Cf(cf) = &mut self.nodes[n.0 as usize] {
-                    let mut ctx =
-                        Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                    cf.on_timer(&mut ctx, ct);
-                }
-                self.flush(Some(n));
-            }
-            Timer::Deadlines(Owner::Clients, list) => {
-                let mut ctx =
-                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                self.clients.expire_deadlines(&mut ctx, list);
-                self.flush(None);
-            }
-            Timer::Deadlines(Owner::Node(n), list) => {
-                let mut ctx = Ctx {
-                    now,
-                    world: &self.world,
-                    stats: &mut self.stats,
-                    out: &mut self.out,
-                    device_online: &self.clients.online,
-                };
-                match &mut self.nodes[n.0 as usize] {
-                    NodeFn::Registrar(r) => r.expire_deadlines(&mut ctx, list),
-                    NodeFn::Pf(pf) => pf.expire_deadlines(&mut ctx, list),
-                    NodeFn::Cf(cf) => cf.expire_deadlines(&mut ctx, list),
-                    NodeFn::Access => {}
-                }
-                self.flush(Some(n));
-            }
-        }
+        let at = match t {
+            Timer::Client(..) | Timer::Deadlines(Owner::Clients, _) => None,
+            Timer::Registrar(n, _) | Timer::Pf(n, _) | Timer::Cf(n, _) | Timer::Deadlines(Owner::Node(n), _) => Some(n),
+        };
+        self.drive(at, |f, ctx| match (at, t) {
+            (_, Timer::Client(u, ct)) => f.clients.on_timer(ctx, (u, ct)),
+            (None, Timer::Deadlines(_, list)) => f.clients.expire_deadlines(ctx, list),
+            (Some(n), t) => f.nodes[n.0 as usize].timer(ctx, t),
+            (None, _) => unreachable!("node timers name their node"),
+        });
     }
 
     #[inline]
@@ -448,21 +412,13 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             return;
         }
         if let (Addr::User(u), false) = (p.dst, via) {
-            if !self.clients.online[u.0 as usize] {
+            if !self.devices.is_online(u) {
                 self.stats.dropped_device_offline += 1;
                 self.trace_packet(TraceKind::Lost, p.dst, &p);
                 return;
             }
             self.trace_packet(TraceKind::Received, p.dst, &p);
-            let mut ctx = Ctx {
-                now: self.now,
-                world: &self.world,
-                stats: &mut self.stats,
-                out: &mut self.out,
-                device_online: &[],
-            };
-            self.clients.handle(&mut ctx, u, p.msg);
-            self.flush(None);
+            self.drive(None, |f, ctx| f.clients.handle(ctx, p));
             return;
         }
         let Some(server) = self.servers[node.0 as usize].as_mut() else {
@@ -473,14 +429,11 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             Admission::Start(p, t, s) => self.queue.push(self.now + s, Event::Done(node, t, p)),
             Admission::Queued => {}
             Admission::Rejected(p) => {
-                let retry_after = server.retry_after_s;
+                let refusal = server.unavailable(&p);
                 self.trace_packet(TraceKind::Rejected, Addr::Node(node), &p);
-                if let Msg::Sip(sip) = &p.msg
-                    && let Some(resp) = sip.response(503, retry_after)
-                {
+                if let Some(r) = refusal {
                     self.stats.count_response(503);
                     self.stats.sent[MsgKind::SipResponse as usize] += 1;
-                    let r = Packet { src: Addr::Node(node), dst: p.src, msg: Msg::Sip(resp), proxied: true };
                     self.trace_packet(TraceKind::Sent, Addr::Node(node), &r);
                     self.route(node, r);
                 }
@@ -491,36 +444,12 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// A server node's worker finished: the network function handles the message.
     #[inline]
     fn serve(&mut self, node: NodeId, p: Packet) {
-        let now = self.now;
         self.trace_packet(TraceKind::Received, Addr::Node(node), &p);
-        match &mut self.nodes[node.0 as usize] {
-            NodeFn::Pf(pf) => {
-                let mut ctx = Ctx {
-                    now,
-                    world: &self.world,
-                    stats: &mut self.stats,
-                    out: &mut self.out,
-                    device_online: &self.clients.online,
-                };
-                pf.handle(&mut ctx, p);
-            }
-            NodeFn::Cf(cf) => {
-                let mut ctx =
-                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                cf.handle(&mut ctx, p);
-            }
-            NodeFn::Registrar(r) => {
-                let mut ctx =
-                    Ctx { now, world: &self.world, stats: &mut self.stats, out: &mut self.out, device_online: &[] };
-                r.handle(&mut ctx, p);
-            }
-            NodeFn::Access => {}
-        }
-        self.flush(Some(node));
+        self.drive(Some(node), |f, ctx| f.nodes[node.0 as usize].handle(ctx, p));
     }
 
-    /// Carries out what a node asked for. `at` is where the node sits (None: derive from the
-    /// sender's address).
+    /// Carries out what a network function asked for. `at` is where it sits (None: a device;
+    /// each message then leaves from its sender's access node).
     #[inline]
     fn flush(&mut self, at: Option<NodeId>) {
         let mut out = std::mem::take(&mut self.out);
@@ -555,27 +484,17 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         self.out = out;
     }
 
+    /// Sends a message from node `pos` towards its next hop.
     #[inline]
     fn route(&mut self, pos: NodeId, p: Packet) {
         let (hop, _) = self.world.next_hop(&p);
-        let transport = if matches!(p.msg, Msg::Msrp(_)) { Transport::Tcp } else { Transport::Udp };
-        let Some(delay) = self.net.transit(pos, hop, transport) else {
-            self.stats.lost_network += 1;
-            self.trace_packet(TraceKind::Lost, Addr::Node(pos), &p);
-            return;
-        };
-        let mut at = self.now + delay;
-        if transport == Transport::Tcp {
-            // One TCP connection per pair of ends: MSRP arrives in the order it was sent.
-            let last = match (p.src, p.dst) {
-                (Addr::User(u), _) => &mut self.last_up[u.0 as usize],
-                (_, Addr::User(u)) => &mut self.last_down[u.0 as usize],
-                (Addr::Node(a), Addr::Node(b)) => &mut self.last_core[a.0 as usize * self.n_nodes + b.0 as usize],
-            };
-            at = at.max(*last);
-            *last = at;
+        match self.net.arrival(self.now, pos, hop, &p) {
+            Some(at) => self.queue.push(at, Event::Arrive(p)),
+            None => {
+                self.stats.lost_network += 1;
+                self.trace_packet(TraceKind::Lost, Addr::Node(pos), &p);
+            }
         }
-        self.queue.push(at, Event::Arrive(p));
     }
 
     #[inline]
@@ -585,8 +504,9 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         }
     }
 
+    /// (messages, notifications) held by all PFs.
     fn pending_by_kind(&self) -> (u64, u64) {
-        self.nodes.iter().fold((0, 0), |(a, b), n| match n {
+        self.fns.nodes.iter().fold((0, 0), |(a, b), n| match n {
             NodeFn::Pf(pf) => {
                 let (x, y) = pf.pending_by_kind();
                 (a + x, b + y)
@@ -595,85 +515,13 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         })
     }
 
-    fn warmup(&mut self) {
-        // The time series run across warm-up: keep what the current sampling interval has
-        // accumulated so far, which the reset below would lose.
-        let deliveries = self.stats.deliveries_interval;
-        self.stats.reset(self.now);
-        self.stats.deliveries_interval = deliveries;
-        for (i, s) in self.servers.iter_mut().enumerate() {
-            let Some(s) = s else { continue };
-            let busy = s.busy_level.area_until(self.now) - self.prev_busy_area[i];
-            let queue = s.queue_level.area_until(self.now) - self.prev_queue_area[i];
-            s.reset_stats(self.now);
-            self.prev_busy_area[i] = -busy;
-            self.prev_queue_area[i] = -queue;
-        }
-        self.window_start = self.now;
-        let (m, n) = self.pending_by_kind();
-        self.stats.deferred.pending_at_warmup = m;
-        self.stats.notifications.pending_at_warmup = n;
-    }
-
-    fn sample(&mut self) {
-        let now = self.now;
-        let interval = self.sample_interval;
-        self.series.push("t_s", now as f64 / crate::units::SEC as f64);
-        self.series.push("store.occupancy", self.stats.occupancy.value() as f64);
-        self.series.push("store.bytes", self.stats.bytes.value() as f64);
-        let per_min = self.stats.deliveries_interval as f64 * (60.0 * crate::units::SEC as f64) / interval as f64;
-        self.series.push("delivery.per_minute", per_min);
-        self.stats.deliveries_interval = 0;
-        for (i, s) in self.servers.iter().enumerate() {
-            let Some(s) = s else { continue };
-            let name = &self.world.node_names[i];
-            // Time averages over the interval, not snapshots: a queue that fills and drains
-            // between two samples still shows.
-            let area = s.busy_level.area_until(now);
-            let prev = std::mem::replace(&mut self.prev_busy_area[i], area);
-            let util = ((area - prev).max(0.0) / (interval as f64 * s.workers as f64)).min(1.0);
-            let q_area = s.queue_level.area_until(now);
-            let q_prev = std::mem::replace(&mut self.prev_queue_area[i], q_area);
-            self.series.push(&format!("servers.{name}.queue"), (q_area - q_prev).max(0.0) / interval as f64);
-            self.series.push(&format!("servers.{name}.utilisation"), util);
-        }
-        if now + interval <= self.world.horizon {
-            self.queue.push(now + interval, Event::Sample);
-        }
-    }
-
     fn finish(mut self, wall_s: f64) -> Result<RunOutput, RunError> {
         let now = self.world.horizon;
         self.now = now;
-        let (m, n) = self.pending_by_kind();
-        self.stats.deferred.pending_at_end = m;
-        self.stats.notifications.pending_at_end = n;
-        for (kind, c) in
-            [("deferred messages", self.stats.deferred), ("deferred notifications", self.stats.notifications)]
-        {
-            if !c.holds() {
-                return Err(RunError::Conservation {
-                    kind,
-                    inflow: c.inflow(),
-                    outflow: c.outflow(),
-                    detail: format!("{c:?}"),
-                });
-            }
-        }
-        let mut metrics = self.stats.to_metrics(self.window_start, now);
-        let window = (now - self.window_start).max(1) as f64;
-        for (i, s) in self.servers.iter().enumerate() {
-            let Some(s) = s else { continue };
-            let name = &self.world.node_names[i];
-            let util = s.busy_level.time_avg(self.window_start, now) / s.workers as f64;
-            metrics.insert(format!("servers.{name}.utilisation"), json!(util));
-            metrics.insert(format!("servers.{name}.queue.peak"), json!(s.queue_level.peak()));
-            metrics.insert(
-                format!("servers.{name}.queue.time_avg"),
-                json!(s.queue_level.time_avg(self.window_start, now)),
-            );
-            metrics.insert(format!("servers.{name}.rejected_503"), json!(s.rejected_503));
-        }
+        let pending = self.pending_by_kind();
+        let window = (now - self.measurement.window_start()).max(1) as f64;
+        let loads = self.servers.iter().flatten().map(|s| &s.load);
+        let (mut metrics, timeseries) = self.measurement.finish(now, &mut self.stats, loads, pending)?;
         metrics.insert("run.events".into(), json!(self.events));
         metrics.insert("run.sim_time_s".into(), json!(now as f64 / crate::units::SEC as f64));
         metrics.insert("run.window_s".into(), json!(window / crate::units::SEC as f64));
@@ -688,7 +536,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         Ok(RunOutput {
             metrics,
             histograms: json!({ "delivery.latency_s": self.stats.latency_buckets() }),
-            timeseries: self.series.to_value(),
+            timeseries,
             fingerprint: self.fingerprint.map(|h| h.finish()),
             trace: self.trace.map(|t| *t),
         })

@@ -7,7 +7,7 @@ use ddsim::engine::Time;
 use ddsim::metrics::Stats;
 use ddsim::model::{Model, Override};
 use ddsim::nodes::participating::{Delivery, Leg, ParticipatingFunction};
-use ddsim::nodes::{Action, Ctx, PfTimer, Timer};
+use ddsim::nodes::{Action, Ctx, Devices, NetworkFunction, PfTimer, Timer};
 use ddsim::protocol::*;
 use ddsim::units::SEC;
 use ddsim::workload::World;
@@ -23,7 +23,7 @@ struct Bench {
     pf: ParticipatingFunction,
     stats: Stats,
     out: Vec<Action>,
-    online: Vec<bool>,
+    devices: Devices,
     now: Time,
     msg: u32,
 }
@@ -39,7 +39,7 @@ fn bench(groups: u32, sets: &[&str]) -> Bench {
     let model = Model::from_value_with(&base, "bench.json", &o).unwrap();
     let world = World::build(&model, 1);
     let pf = ParticipatingFunction::new(PF, &world);
-    Bench { pf, world, stats: Stats::new(), out: vec![], online: vec![false; 3], now: 0, msg: 0 }
+    Bench { pf, world, stats: Stats::new(), out: vec![], devices: Devices::new(3), now: 0, msg: 0 }
 }
 
 fn member(b: &Bench, u: u32, g: u32) -> MemberId {
@@ -54,7 +54,7 @@ impl Bench {
             world: &self.world,
             stats: &mut self.stats,
             out: &mut self.out,
-            device_online: &self.online,
+            devices: &mut self.devices,
         };
         self.pf.handle(&mut ctx, p);
         std::mem::take(&mut self.out)
@@ -65,7 +65,7 @@ impl Bench {
             world: &self.world,
             stats: &mut self.stats,
             out: &mut self.out,
-            device_online: &self.online,
+            devices: &mut self.devices,
         };
         self.pf.on_timer(&mut ctx, t);
         std::mem::take(&mut self.out)
@@ -168,7 +168,7 @@ fn stored_then_registered(b: &mut Bench, n: usize) -> Dialog {
     }
     assert_eq!(b.pf.pending(&b.world, m), n);
     b.now = 100 * SEC;
-    b.online[0] = true;
+    b.devices.set_online(UserId(0), true);
     let acts = b.register(0, 3600, true);
     let inv = invites(&acts);
     assert_eq!(inv.len(), 1);
@@ -380,7 +380,7 @@ fn dd11_other_errors_and_timer_b_are_retried_per_policy_and_giving_up_is_counted
     let acts = b.answer(m, d.generation, 480);
     let retry = timers(&acts);
     assert_eq!(retry, vec![(t0 + 60 * SEC, PfTimer::Retry(m, d.generation))]);
-    assert!(matches!(b.pf.delivery_state(&b.world, m), Delivery::WaitingRetry));
+    assert!(matches!(b.pf.delivery_state(&b.world, m), Delivery::WaitingRetry(_)));
     b.now = t0 + 60 * SEC;
     let inv = invites(&b.timer(PfTimer::Retry(m, d.generation)));
     assert_eq!(inv.len(), 1, "the second attempt");
@@ -413,7 +413,7 @@ fn dd11_busy_here_is_retried_and_discards_nothing() {
     // 486 Busy Here: another error response, so a retry one interval later (fixed 1m).
     let acts = b.answer(m, d.generation, 486);
     assert_eq!(timers(&acts), vec![(t0 + 60 * SEC, PfTimer::Retry(m, d.generation))]);
-    assert!(matches!(b.pf.delivery_state(&b.world, m), Delivery::WaitingRetry));
+    assert!(matches!(b.pf.delivery_state(&b.world, m), Delivery::WaitingRetry(_)));
     // Only a 603 discards (DD-9): the stored items wait for the retry.
     assert_eq!(b.pf.pending(&b.world, m), 2);
     assert_eq!(b.stats.deferred.discarded_decline, 0);
@@ -428,7 +428,7 @@ fn dd12_ack_then_messages_and_notifications_in_stored_order() {
     for p in [Payload::Chat, Payload::Delivered, Payload::Chat, Payload::Displayed] {
         stored.push(b.copy(m, p));
     }
-    b.online[0] = true;
+    b.devices.set_online(UserId(0), true);
     let d = invites(&b.register(0, 3600, true))[0].1;
     let acts = b.answer(m, d.generation, 200);
     let s = sips(&acts);
@@ -562,7 +562,7 @@ fn dd17_traffic_arriving_during_delivery_is_neither_lost_nor_reordered() {
     let m = member(&b, 0, 0);
     b.join(m, 1);
     let mut expected = vec![b.copy(m, Payload::Chat), b.copy(m, Payload::Chat)];
-    b.online[0] = true;
+    b.devices.set_online(UserId(0), true);
     let d = invites(&b.register(0, 3600, true))[0].1;
     // While the INVITE is outstanding and during the transfer, new copies arrive.
     expected.push(b.copy(m, Payload::Chat));

@@ -4,12 +4,11 @@
 //! BYE cause=200). All clients live in one struct of arrays: they share the logic, and a
 //! million of them must fit in memory.
 
-use super::{Action, ClientTimer, Ctx, Owner, Timer};
+use super::{Action, ClientTimer, Ctx, NetworkFunction, NodeDeadlines, Owner, Timer};
 use crate::engine::Time;
-use crate::engine::deadlines::DeadlineSet;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::protocol::{
-    Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Payload, Reason, Role, Session, Sip, UserId,
+    Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Packet, Payload, Reason, Role, Session, Sip, UserId,
 };
 use crate::workload::World;
 use rand::Rng as _;
@@ -43,17 +42,14 @@ pub struct Clients {
     presence: Vec<Rng>,
     behaviour: Vec<Rng>,
     registration: Vec<Rng>,
-    /// Ground truth: the device is on and attached.
-    pub online: Vec<bool>,
     /// Timer F of REGISTERs and registration refreshes: fixed durations, kept as FIFOs.
-    deadlines: DeadlineSet<(UserId, RegDeadline)>,
-    due: Vec<(UserId, RegDeadline)>,
+    deadlines: NodeDeadlines<(UserId, RegDeadline)>,
 }
 
 /// The clients' fixed-duration deadlines, small so that a million of them fit: a registration
 /// refresh and Timer F of a REGISTER, each with its registration generation.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum RegDeadline {
+pub enum RegDeadline {
     Refresh(u32),
     Timeout(u32),
 }
@@ -83,9 +79,7 @@ impl Clients {
             presence: (0..n).map(|u| rng::stream(s, Stream::Presence, u as u64)).collect(),
             behaviour: (0..n).map(|u| rng::stream(s, Stream::Behaviour, u as u64)).collect(),
             registration: (0..n).map(|u| rng::stream(s, Stream::Registration, u as u64)).collect(),
-            online: vec![false; n],
-            deadlines: DeadlineSet::default(),
-            due: Vec::new(),
+            deadlines: NodeDeadlines::default(),
         }
     }
 
@@ -101,7 +95,7 @@ impl Clients {
         let i = u.0 as usize;
         let r = &mut self.presence[i];
         let online = class.always_online || r.random::<f64>() < class.p_online;
-        self.online[i] = online;
+        ctx.devices.set_online(u, online);
         if !class.always_online {
             let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
             ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
@@ -130,8 +124,7 @@ impl Clients {
             Msg::Sip(Sip::Register { user: u, expires_s, sip_instance, generation }),
         );
         if expires_s > 0 {
-            let armed = self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, (u, RegDeadline::Timeout(generation)));
-            ctx.arm(Owner::Clients, armed);
+            self.deadlines.after(ctx, Owner::Clients, ctx.world.cfg.timer_b, (u, RegDeadline::Timeout(generation)));
         }
     }
 
@@ -149,51 +142,31 @@ impl Clients {
         ctx.timer(ctx.now + wait.max(1), Timer::Client(u, ClientTimer::RegisterRetry(st.reg_generation)));
     }
 
-    /// One of the clients' deadline lists is due.
-    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
-        let mut due = std::mem::take(&mut self.due);
-        // A registration's deadlines are stale once its generation has moved on (a response,
-        // a new REGISTER); generations never come back.
-        let st = &self.st;
-        let live = |&(u, d): &(UserId, RegDeadline)| match d {
-            RegDeadline::Refresh(g) | RegDeadline::Timeout(g) => st[u.0 as usize].reg_generation == g,
-        };
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
-            ctx.timer(next, Timer::Deadlines(Owner::Clients, list));
-        }
-        for (u, d) in due.drain(..) {
-            let t = ClientTimer::from(d);
-            ctx.out.push(Action::Fired(Timer::Client(u, t)));
-            self.on_timer(ctx, u, t);
-        }
-        self.due = due;
-    }
-
-    pub fn on_timer(&mut self, ctx: &mut Ctx, u: UserId, t: ClientTimer) {
+    fn timer(&mut self, ctx: &mut Ctx, u: UserId, t: ClientTimer) {
         let i = u.0 as usize;
         match t {
             ClientTimer::Presence => self.flip_presence(ctx, u),
             ClientTimer::Refresh(g) | ClientTimer::RegisterRetry(g) => {
-                if self.online[i] && g == self.st[i].reg_generation {
+                if ctx.devices.is_online(u) && g == self.st[i].reg_generation {
                     let e = ctx.world.class_of(u).expiry_s;
                     self.register(ctx, u, e);
                 }
             }
             ClientTimer::RegisterTimeout(g) => {
                 // Timer F: no final response to the REGISTER.
-                if self.online[i] && g == self.st[i].reg_generation {
+                if ctx.devices.is_online(u) && g == self.st[i].reg_generation {
                     ctx.stats.count_response(408);
                     self.registration_failed(ctx, u);
                 }
             }
             ClientTimer::Reregister(period) => {
-                if self.online[i] && period == self.st[i].period {
+                if ctx.devices.is_online(u) && period == self.st[i].period {
                     let e = ctx.world.class_of(u).expiry_s;
                     self.register(ctx, u, e);
                 }
             }
             ClientTimer::Answer { period, member, generation, status } => {
-                if !self.online[i] || period != self.st[i].period {
+                if !ctx.devices.is_online(u) || period != self.st[i].period {
                     return;
                 }
                 let Some(s) = self.st[i].sessions.iter_mut().find(|s| s.member == member && s.generation == generation)
@@ -218,7 +191,7 @@ impl Clients {
                 );
             }
             ClientTimer::Displayed { period, member, item, deferred_generation } => {
-                if self.online[i] && period == self.st[i].period {
+                if ctx.devices.is_online(u) && period == self.st[i].period {
                     let session = match deferred_generation {
                         Some(g) if self.st[i].sessions.iter().any(|s| s.member == member && s.generation == g) => {
                             Session::Deferred(member, g)
@@ -236,7 +209,7 @@ impl Clients {
         let class = ctx.world.class_of(u);
         let r = &mut self.presence[i];
         self.st[i].period += 1;
-        if self.online[i] {
+        if ctx.devices.is_online(u) {
             // Going offline. The draw is made whatever happens next, so the presence stream
             // advances identically under every policy.
             let ungraceful = r.random::<f64>() < class.ungraceful;
@@ -257,12 +230,12 @@ impl Clients {
                 self.register(ctx, u, 0);
             }
             self.st[i].sessions.clear();
-            self.online[i] = false;
+            ctx.devices.set_online(u, false);
         } else {
             let d = class.online.sample_u64(r);
             ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
             ctx.stats.workload_online += 1;
-            self.online[i] = true;
+            ctx.devices.set_online(u, true);
             self.st[i].reg_failures = 0;
             let e = class.expiry_s;
             self.register(ctx, u, e);
@@ -272,7 +245,7 @@ impl Clients {
     /// The access network came back: re-register after the class's `reregister_delay`.
     pub fn access_recovered(&mut self, ctx: &mut Ctx, u: UserId) {
         let i = u.0 as usize;
-        if !self.online[i] {
+        if !ctx.devices.is_online(u) {
             return;
         }
         let d = ctx.world.class_of(u).reregister_delay.sample_u64(&mut self.registration[i]);
@@ -304,7 +277,7 @@ impl Clients {
     }
 
     /// A message reached the device (the engine has checked it is online).
-    pub fn handle(&mut self, ctx: &mut Ctx, u: UserId, msg: Msg) {
+    fn receive(&mut self, ctx: &mut Ctx, u: UserId, msg: Msg) {
         let i = u.0 as usize;
         let pf = ctx.world.user(u).pf;
         match msg {
@@ -318,12 +291,8 @@ impl Clients {
                 if status == 200 {
                     st.reg_failures = 0;
                     let e = ctx.world.class_of(u).expiry_s;
-                    let armed = self.deadlines.after(
-                        ctx.now,
-                        refresh_interval(e),
-                        (u, RegDeadline::Refresh(st.reg_generation)),
-                    );
-                    ctx.arm(Owner::Clients, armed);
+                    let refresh = (u, RegDeadline::Refresh(st.reg_generation));
+                    self.deadlines.after(ctx, Owner::Clients, refresh_interval(e), refresh);
                 } else {
                     self.registration_failed(ctx, u);
                 }
@@ -444,9 +413,36 @@ impl Clients {
             ctx.send(Self::addr(u), Addr::Node(pf), Msg::Sip(Sip::Bye { dialog, reason: Reason::CallCompleted }));
         }
     }
+}
 
-    /// Whether the user has accepted a deferred-delivery session for `member` (for tests and traces).
-    pub fn in_deferred_session(&self, u: UserId, member: MemberId) -> bool {
-        self.st[u.0 as usize].sessions.iter().any(|s| s.member == member && s.accepted)
+impl NetworkFunction for Clients {
+    type Timer = (UserId, ClientTimer);
+    type Deadline = (UserId, RegDeadline);
+
+    fn owner(&self) -> Owner {
+        Owner::Clients
+    }
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        if let Addr::User(u) = p.dst {
+            self.receive(ctx, u, p.msg);
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, (u, t): (UserId, ClientTimer)) {
+        self.timer(ctx, u, t);
+    }
+    fn deadlines(&mut self) -> &mut NodeDeadlines<(UserId, RegDeadline)> {
+        &mut self.deadlines
+    }
+    /// A registration's deadlines are stale once its generation has moved on (a response, a
+    /// new REGISTER); generations never come back.
+    fn is_live(&self, _: &World, &(u, d): &(UserId, RegDeadline)) -> bool {
+        match d {
+            RegDeadline::Refresh(g) | RegDeadline::Timeout(g) => self.st[u.0 as usize].reg_generation == g,
+        }
+    }
+    fn deadline_passed(&mut self, ctx: &mut Ctx, (u, d): (UserId, RegDeadline)) {
+        let t = ClientTimer::from(d);
+        ctx.out.push(Action::Fired(Timer::Client(u, t)));
+        self.timer(ctx, u, t);
     }
 }

@@ -4,13 +4,13 @@
 //! an idle session down, and restarts an inactive one when a participant's PF sends a re-join
 //! INVITE (OMA CPM 8.2.2.7) by inviting every other member again.
 
-use super::{Action, CfTimer, Ctx, Owner, Timer};
+use super::{Action, CfTimer, Ctx, NetworkFunction, NodeDeadlines, Owner, Timer};
 use crate::engine::Time;
-use crate::engine::deadlines::DeadlineSet;
 use crate::protocol::{
     Addr, Dialog, GroupId, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload, Reason, Role, Session,
     Sip, UserId,
 };
+use crate::workload::World;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,15 +42,14 @@ pub struct ControllingFunction {
     pub id: NodeId,
     groups: Vec<CfGroup>,
     /// Timer B of join INVITEs (64·T1), kept as a FIFO.
-    deadlines: DeadlineSet<CfTimer>,
-    due: Vec<CfTimer>,
+    deadlines: NodeDeadlines<CfTimer>,
     /// Copies for members being invited, forwarded once their PF answers 200 (by membership).
     pending: fnv::FnvHashMap<u32, Vec<Item>>,
 }
 
 impl ControllingFunction {
-    pub fn new(id: NodeId, ctx_world: &crate::workload::World) -> ControllingFunction {
-        let groups = ctx_world
+    pub fn new(id: NodeId, world: &World) -> ControllingFunction {
+        let groups = world
             .groups
             .iter()
             .enumerate()
@@ -66,28 +65,22 @@ impl ControllingFunction {
                 dirty: true,
             })
             .collect();
-        ControllingFunction {
-            id,
-            groups,
-            deadlines: DeadlineSet::default(),
-            due: Vec::new(),
-            pending: Default::default(),
-        }
+        ControllingFunction { id, groups, deadlines: NodeDeadlines::default(), pending: Default::default() }
     }
 
     fn local(ctx: &Ctx, g: GroupId) -> usize {
         ctx.world.group(g).cf_local as usize
     }
 
-    /// Whether the group session is active (for tests and traces).
-    pub fn is_active(&self, ctx_world: &crate::workload::World, g: GroupId) -> bool {
-        self.groups[ctx_world.group(g).cf_local as usize].active
+    /// Whether the group session is active.
+    pub fn is_active(&self, world: &World, g: GroupId) -> bool {
+        self.groups[world.group(g).cf_local as usize].active
     }
 
-    /// The member's leg state (for tests).
-    pub fn leg(&self, ctx_world: &crate::workload::World, m: MemberId) -> Leg {
-        let mi = ctx_world.member(m);
-        self.groups[ctx_world.group(mi.group).cf_local as usize].members[mi.pos as usize].leg
+    /// The member's leg state.
+    pub fn leg(&self, world: &World, m: MemberId) -> Leg {
+        let mi = world.member(m);
+        self.groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize].leg
     }
 
     fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<[UserId]> {
@@ -144,8 +137,8 @@ impl ControllingFunction {
             let invite =
                 Invite::Join { member: m, contribution_id: g.contribution, participants: participants.clone() };
             ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(Sip::Invite { dialog, invite }));
-            let armed = self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, CfTimer::JoinTimeout(m, mm.generation));
-            ctx.arm(Owner::Node(self.id), armed);
+            let timeout = CfTimer::JoinTimeout(m, mm.generation);
+            self.deadlines.after(ctx, Owner::Node(self.id), ctx.world.cfg.timer_b, timeout);
         }
     }
 
@@ -214,31 +207,7 @@ impl ControllingFunction {
         }
     }
 
-    /// One of the CF's deadline lists is due.
-    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
-        let mut due = std::mem::take(&mut self.due);
-        // A join INVITE's Timer B is stale once its member is no longer being invited in that
-        // generation (answered, or invited anew).
-        let (world, groups) = (ctx.world, &self.groups);
-        let live = |t: &CfTimer| match *t {
-            CfTimer::JoinTimeout(m, generation) => {
-                let mi = world.member(m);
-                let mm = &groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize];
-                mm.leg == Leg::Inviting && mm.generation == generation
-            }
-            CfTimer::Idle(..) => true,
-        };
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
-            ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
-        }
-        for t in due.drain(..) {
-            ctx.out.push(Action::Fired(Timer::Cf(self.id, t)));
-            self.on_timer(ctx, t);
-        }
-        self.due = due;
-    }
-
-    pub fn on_timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
+    fn timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
         match t {
             CfTimer::Idle(g, ig) => {
                 let gl = Self::local(ctx, g);
@@ -268,7 +237,7 @@ impl ControllingFunction {
         }
     }
 
-    pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+    fn serve(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         match p.msg {
             Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member } }) => {
@@ -388,5 +357,39 @@ impl ControllingFunction {
             }
             Msg::Msrp(_) => {}
         }
+    }
+}
+
+impl NetworkFunction for ControllingFunction {
+    type Timer = CfTimer;
+    type Deadline = CfTimer;
+
+    fn owner(&self) -> Owner {
+        Owner::Node(self.id)
+    }
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        self.serve(ctx, p);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
+        self.timer(ctx, t);
+    }
+    fn deadlines(&mut self) -> &mut NodeDeadlines<CfTimer> {
+        &mut self.deadlines
+    }
+    /// A join INVITE's Timer B is stale once its member is no longer being invited in that
+    /// generation (answered, or invited anew).
+    fn is_live(&self, world: &World, t: &CfTimer) -> bool {
+        match *t {
+            CfTimer::JoinTimeout(m, generation) => {
+                let mi = world.member(m);
+                let mm = &self.groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize];
+                mm.leg == Leg::Inviting && mm.generation == generation
+            }
+            CfTimer::Idle(..) => true,
+        }
+    }
+    fn deadline_passed(&mut self, ctx: &mut Ctx, t: CfTimer) {
+        ctx.out.push(Action::Fired(Timer::Cf(self.id, t)));
+        self.timer(ctx, t);
     }
 }

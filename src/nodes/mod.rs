@@ -3,6 +3,10 @@
 //! set earlier — and says what it wants done by pushing `Action`s (messages to send, timers to
 //! set). It never sees the clock, the event queue or the network. The engine (`sim`) owns all
 //! of those. Counters go to `Stats`, which a test can read as easily as the actions.
+//!
+//! All four functions answer to one interface, [`NetworkFunction`]: handle a message, handle a
+//! timer, and tell a live fixed-duration deadline from a stale one, so that expiring deadline
+//! lists is written once.
 
 pub mod client;
 pub mod controlling;
@@ -10,6 +14,7 @@ pub mod participating;
 pub mod registrar;
 
 use crate::engine::Time;
+use crate::engine::deadlines::DeadlineSet;
 use crate::metrics::Stats;
 use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, NodeId, Packet, UserId};
 use crate::workload::World;
@@ -98,15 +103,37 @@ pub enum CfTimer {
     JoinTimeout(MemberId, u32),
 }
 
+/// Ground truth about the devices: whether each is switched on and attached. The clients'
+/// presence process sets it and the engine delivers only to devices that are on. Network
+/// functions never act on it: the PF reads it only to classify what it stores
+/// (`deferred.offered` vs `deferred.queued_behind`).
+#[derive(Clone, Debug)]
+pub struct Devices {
+    online: Vec<bool>,
+}
+
+impl Devices {
+    /// `users` devices, all off.
+    pub fn new(users: usize) -> Devices {
+        Devices { online: vec![false; users] }
+    }
+    #[inline]
+    pub fn is_online(&self, u: UserId) -> bool {
+        self.online[u.0 as usize]
+    }
+    #[inline]
+    pub fn set_online(&mut self, u: UserId, online: bool) {
+        self.online[u.0 as usize] = online;
+    }
+}
+
 /// What a node is given with each input.
 pub struct Ctx<'a> {
     pub now: Time,
     pub world: &'a World,
     pub stats: &'a mut Stats,
     pub out: &'a mut Vec<Action>,
-    /// Ground truth: whether each user's device is online. Nodes never act on it; the PF uses
-    /// it only to classify what it stores (`deferred.offered` vs `deferred.queued_behind`).
-    pub device_online: &'a [bool],
+    pub devices: &'a mut Devices,
 }
 
 impl Ctx<'_> {
@@ -128,5 +155,70 @@ impl Ctx<'_> {
     #[inline]
     pub fn in_window(&self) -> bool {
         self.now >= self.world.warmup
+    }
+}
+
+/// A network function's fixed-duration deadlines (`engine::deadlines`), and the buffer their
+/// expiry fills.
+#[derive(Clone, Debug)]
+pub struct NodeDeadlines<K> {
+    set: DeadlineSet<K>,
+    due: Vec<K>,
+}
+
+impl<K> Default for NodeDeadlines<K> {
+    fn default() -> Self {
+        NodeDeadlines { set: DeadlineSet::default(), due: Vec::new() }
+    }
+}
+
+impl<K: Copy> NodeDeadlines<K> {
+    /// Adds `key`, due `duration` from now, arming the timer of `owner`'s list if needed.
+    #[inline]
+    pub fn after(&mut self, ctx: &mut Ctx, owner: Owner, duration: u64, key: K) {
+        let armed = self.set.after(ctx.now, duration, key);
+        ctx.arm(owner, armed);
+    }
+}
+
+/// What the engine asks of a network function.
+pub trait NetworkFunction {
+    /// The timers it sets.
+    type Timer: Copy;
+    /// What its deadline lists hold.
+    type Deadline: Copy;
+
+    /// Who keeps its deadline lists (their engine timers name it).
+    fn owner(&self) -> Owner;
+    /// A message reached it: served by the node's workers, or, for a client, at the device.
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet);
+    /// A timer it set fired.
+    fn on_timer(&mut self, ctx: &mut Ctx, t: Self::Timer);
+    fn deadlines(&mut self) -> &mut NodeDeadlines<Self::Deadline>;
+    /// Whether a deadline still matters. Staleness is for good: a transaction answered or
+    /// superseded (its generation or sequence number has moved on) never becomes live again.
+    fn is_live(&self, world: &World, d: &Self::Deadline) -> bool;
+    /// A live deadline passed: note the timer it stands for (traces show it as any timer) and
+    /// act on it.
+    fn deadline_passed(&mut self, ctx: &mut Ctx, d: Self::Deadline);
+
+    /// The timer of one of its deadline lists fired: the live deadlines that are due take
+    /// effect, stale ones are dropped, and the list's timer is armed for the next live one.
+    fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16)
+    where
+        Self: Sized,
+    {
+        let d = self.deadlines();
+        let (mut set, mut due) = (std::mem::take(&mut d.set), std::mem::take(&mut d.due));
+        let next = set.expire(list, ctx.now, &mut due, |k| self.is_live(ctx.world, k));
+        // Back in place before anything acts: acting may set new deadlines.
+        self.deadlines().set = set;
+        if let Some(next) = next {
+            ctx.timer(next, Timer::Deadlines(self.owner(), list));
+        }
+        for k in due.drain(..) {
+            self.deadline_passed(ctx, k);
+        }
+        self.deadlines().due = due;
     }
 }

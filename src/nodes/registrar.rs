@@ -4,9 +4,9 @@
 //! a request for a user with no binding is answered 480 Temporarily Unavailable, as an S-CSCF
 //! with no registered contact does (TS 24.229 §5.4.3.3).
 
-use super::{Action, Ctx, Owner, RegistrarTimer, Timer};
-use crate::engine::deadlines::DeadlineSet;
+use super::{Action, Ctx, NetworkFunction, NodeDeadlines, Owner, RegistrarTimer, Timer};
 use crate::protocol::{Addr, Method, Msg, NodeId, Packet, Sip, UserId};
+use crate::workload::World;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Binding {
@@ -29,8 +29,7 @@ pub struct Registrar {
     bindings: Vec<Binding>,
     third_party: Vec<ThirdParty>,
     /// 3rd-party Timer F and binding expiries: fixed durations, kept as FIFOs.
-    deadlines: DeadlineSet<RegistrarTimer>,
-    due: Vec<RegistrarTimer>,
+    deadlines: NodeDeadlines<RegistrarTimer>,
 }
 
 impl Registrar {
@@ -39,8 +38,7 @@ impl Registrar {
             id,
             bindings: vec![Binding::default(); users as usize],
             third_party: vec![ThirdParty::default(); users as usize],
-            deadlines: DeadlineSet::default(),
-            due: Vec::new(),
+            deadlines: NodeDeadlines::default(),
         }
     }
 
@@ -55,10 +53,6 @@ impl Registrar {
         b.generation += 1;
         b.sip_instance = sip_instance;
         ctx.timer(expires_at, Timer::Registrar(self.id, RegistrarTimer::BindingExpiry(u, b.generation)));
-    }
-
-    pub fn is_registered(&self, ctx: &Ctx, u: UserId) -> bool {
-        self.bindings[Self::local(ctx, u)].registered
     }
 
     fn third_party_register(&mut self, ctx: &mut Ctx, u: UserId, expires_s: u32) {
@@ -86,39 +80,11 @@ impl Registrar {
                 generation: tp.generation,
             }),
         );
-        let armed =
-            self.deadlines.after(ctx.now, ctx.world.cfg.timer_b, RegistrarTimer::ThirdPartyTimeout(u, tp.generation));
-        ctx.arm(Owner::Node(self.id), armed);
+        let timeout = RegistrarTimer::ThirdPartyTimeout(u, tp.generation);
+        self.deadlines.after(ctx, Owner::Node(self.id), ctx.world.cfg.timer_b, timeout);
     }
 
-    /// One of the registrar's deadline lists is due.
-    pub fn expire_deadlines(&mut self, ctx: &mut Ctx, list: u16) {
-        let mut due = std::mem::take(&mut self.due);
-        // A binding's expiry is stale once the binding was refreshed or removed, a 3rd-party
-        // REGISTER's Timer F once it was answered; the generations move on for good.
-        let (world, bindings, third_party) = (ctx.world, &self.bindings, &self.third_party);
-        let live = |t: &RegistrarTimer| match *t {
-            RegistrarTimer::BindingExpiry(u, g) => {
-                let b = &bindings[world.user(u).registrar_local as usize];
-                b.registered && b.generation == g
-            }
-            RegistrarTimer::ThirdPartyTimeout(u, g) => {
-                let tp = &third_party[world.user(u).registrar_local as usize];
-                tp.pending && tp.generation == g
-            }
-            RegistrarTimer::ThirdPartyRetry(..) => true,
-        };
-        if let Some(next) = self.deadlines.expire(list, ctx.now, &mut due, live) {
-            ctx.timer(next, Timer::Deadlines(Owner::Node(self.id), list));
-        }
-        for t in due.drain(..) {
-            ctx.out.push(Action::Fired(Timer::Registrar(self.id, t)));
-            self.on_timer(ctx, t);
-        }
-        self.due = due;
-    }
-
-    pub fn on_timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
+    fn timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
         match t {
             RegistrarTimer::BindingExpiry(u, g) => {
                 let i = Self::local(ctx, u);
@@ -156,7 +122,7 @@ impl Registrar {
     }
 
     /// A message served by this node's workers.
-    pub fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+    fn serve(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         // Anything not addressed to the registrar itself is SIP between a UE and its PF.
         if p.dst != me {
@@ -171,10 +137,8 @@ impl Registrar {
                 b.registered = expires_s > 0;
                 b.sip_instance = sip_instance;
                 if expires_s > 0 {
-                    let at = ctx.now + expires_s as u64 * crate::units::SEC;
-                    let armed =
-                        self.deadlines.after(ctx.now, at - ctx.now, RegistrarTimer::BindingExpiry(user, b.generation));
-                    ctx.arm(Owner::Node(self.id), armed);
+                    let expiry = RegistrarTimer::BindingExpiry(user, b.generation);
+                    self.deadlines.after(ctx, Owner::Node(self.id), expires_s as u64 * crate::units::SEC, expiry);
                     ctx.stats.registrations_ok += 1;
                 }
                 let resp =
@@ -221,6 +185,43 @@ impl Registrar {
             return;
         }
         p.proxied = true;
-        ctx.out.push(super::Action::Send(p));
+        ctx.out.push(Action::Send(p));
+    }
+}
+
+impl NetworkFunction for Registrar {
+    type Timer = RegistrarTimer;
+    type Deadline = RegistrarTimer;
+
+    fn owner(&self) -> Owner {
+        Owner::Node(self.id)
+    }
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        self.serve(ctx, p);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
+        self.timer(ctx, t);
+    }
+    fn deadlines(&mut self) -> &mut NodeDeadlines<RegistrarTimer> {
+        &mut self.deadlines
+    }
+    /// A binding's expiry is stale once the binding was refreshed or removed, a 3rd-party
+    /// REGISTER's Timer F once it was answered.
+    fn is_live(&self, world: &World, t: &RegistrarTimer) -> bool {
+        match *t {
+            RegistrarTimer::BindingExpiry(u, g) => {
+                let b = &self.bindings[world.user(u).registrar_local as usize];
+                b.registered && b.generation == g
+            }
+            RegistrarTimer::ThirdPartyTimeout(u, g) => {
+                let tp = &self.third_party[world.user(u).registrar_local as usize];
+                tp.pending && tp.generation == g
+            }
+            RegistrarTimer::ThirdPartyRetry(..) => true,
+        }
+    }
+    fn deadline_passed(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
+        ctx.out.push(Action::Fired(Timer::Registrar(self.id, t)));
+        self.timer(ctx, t);
     }
 }
