@@ -197,10 +197,6 @@ impl Stats {
         self.latency_ms.record(ms).expect("clamped to the histogram's range");
     }
 
-    pub fn latency_count(&self) -> u64 {
-        self.latency_ms.len()
-    }
-
     /// Latency histogram on the fixed edges of `latency_edges_s` (non-empty buckets only).
     pub fn latency_buckets(&self) -> Value {
         let edges = latency_edges_s();

@@ -202,3 +202,52 @@ impl Network {
         Some(total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{GroupId, Item, MemberId, Msrp, Payload, Session, Sip, UserId};
+
+    fn model() -> Model {
+        let v = serde_json::json!({"topology": {
+            "nodes": [{"id": "ran", "kind": "access"}, {"id": "scscf", "kind": "registrar"},
+                      {"id": "pf1", "kind": "participating"}, {"id": "cf1", "kind": "controlling"}],
+            "links": [{"from": "ran", "to": "scscf", "latency": {"dist": "uniform", "min": "1ms", "max": "100ms"}},
+                      {"from": "scscf", "to": "pf1"}, {"from": "pf1", "to": "cf1"}]}});
+        Model::from_value_with(&v, "m.json", &[]).unwrap()
+    }
+
+    fn msrp(u: u32, n: u32) -> Packet {
+        let item =
+            Item { payload: Payload::Chat, group: GroupId(0), origin: UserId(u), from: UserId(u), msg: n, size: 10 };
+        let msg = Msg::Msrp(Msrp::Send { session: Session::Live(MemberId(0)), item, chunk: 1, chunks: 1, seq: n });
+        Packet { src: Addr::User(UserId(u)), dst: Addr::Node(NodeId(2)), msg, proxied: false }
+    }
+
+    #[test]
+    fn msrp_of_one_pair_of_ends_arrives_in_order_and_sip_need_not() {
+        let mut net = Network::new(&model(), 1);
+        let (ran, scscf) = (NodeId(0), NodeId(1));
+        // Sent one microsecond apart over a link of 1 to 100 ms: TCP keeps them in order.
+        let tcp: Vec<Time> = (0..200).map(|i| net.arrival(i, ran, scscf, &msrp(0, i as u32)).unwrap()).collect();
+        assert!(tcp.windows(2).all(|w| w[0] <= w[1]), "MSRP overtook itself");
+        // Another user's connection is not held up by the first one's.
+        let other = net.arrival(0, ran, scscf, &msrp(1, 0)).unwrap();
+        assert!(other < *tcp.last().unwrap());
+        let sip = |i: u64| {
+            let msg =
+                Msg::Sip(Sip::Register { user: UserId(0), expires_s: 60, sip_instance: false, generation: i as u32 });
+            Packet { src: Addr::User(UserId(0)), dst: Addr::Node(NodeId(1)), msg, proxied: false }
+        };
+        let udp: Vec<Time> = (0..200).map(|i| net.arrival(i, ran, scscf, &sip(i)).unwrap()).collect();
+        assert!(udp.windows(2).any(|w| w[0] > w[1]), "independent datagrams may overtake each other");
+    }
+
+    #[test]
+    fn nothing_crosses_a_node_that_is_down() {
+        let mut net = Network::new(&model(), 1);
+        net.set_down(NodeId(1), true);
+        assert_eq!(net.arrival(0, NodeId(0), NodeId(2), &msrp(0, 0)), None, "the route goes through scscf");
+        assert!(net.arrival(0, NodeId(2), NodeId(3), &msrp(0, 1)).is_some(), "pf1 to cf1 does not");
+    }
+}

@@ -176,8 +176,12 @@ mod tests {
         assert!(matches!(s.arrive(0, reg(1)), Admission::Start(_, NO_TICKET, 100)));
         assert!(matches!(s.arrive(1, reg(2)), Admission::Queued));
         assert!(matches!(s.arrive(2, reg(3)), Admission::Queued));
-        assert!(matches!(s.arrive(3, reg(4)), Admission::Rejected(_)));
+        let Admission::Rejected(refused) = s.arrive(3, reg(4)) else { panic!("the queue is full") };
         assert_eq!(s.load.rejected_503, 1);
+        // Refused: a 503 with the Retry-After of the node (10 s by default), back to the sender.
+        let r = s.unavailable(&refused).expect("a SIP request gets an answer");
+        assert_eq!((r.src, r.dst), (Addr::Node(NodeId(0)), refused.src));
+        assert!(matches!(r.msg, Msg::Sip(Sip::Response { status: 503, retry_after_s: Some(10), .. })));
         let (p, _, _) = s.done(100).unwrap();
         assert_eq!(p, reg(2));
         let (p, _, _) = s.done(200).unwrap();

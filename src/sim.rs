@@ -557,3 +557,20 @@ pub fn run_model(model: &Model, seed: u64, params: Value, opts: RunOptions) -> R
     });
     Ok((doc, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pending event is an `Event` and most carry a `Packet`: their size is the memory
+    /// and cache cost of each scheduled message. Growing them is a deliberate change: update
+    /// the figures here (and BENCHMARKS.md) in the commit that does it.
+    #[test]
+    fn hot_types_keep_their_size() {
+        assert_eq!(size_of::<Event>(), 96, "Event");
+        assert_eq!(size_of::<Packet>(), 80, "Packet");
+        assert_eq!(size_of::<Msg>(), 56, "Msg");
+        assert_eq!(size_of::<Timer>(), 44, "Timer");
+        assert_eq!(size_of::<Item>(), 24, "Item");
+    }
+}

@@ -21,7 +21,6 @@ const DURATION_UNITS: [(&str, u64); 7] =
 pub struct Duration(pub u64);
 
 impl Duration {
-    pub const ZERO: Duration = Duration(0);
     pub fn ticks(self) -> u64 {
         self.0
     }

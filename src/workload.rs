@@ -71,7 +71,6 @@ pub struct MemberInfo {
 
 /// Run-wide parameters the nodes need, in ticks and plain numbers.
 pub struct Config {
-    pub t1: u64,
     pub timer_b: u64,
     pub msrp_timeout: u64,
     pub register_retry_base: u64,
@@ -104,10 +103,9 @@ pub struct World {
     pub members: Vec<MemberInfo>,
     pub node_names: Vec<String>,
     pub node_kinds: Vec<NodeKind>,
-    /// Per node, how many users / memberships / groups it serves.
+    /// Per node, how many users / memberships it serves.
     pub pf_users: Vec<u32>,
     pub pf_members: Vec<u32>,
-    pub cf_groups: Vec<u32>,
     pub registrar_users: Vec<u32>,
 }
 
@@ -315,7 +313,6 @@ impl World {
             horizon: model.horizon.0,
             warmup: model.warmup.0,
             cfg: Config {
-                t1: model.sip.t1.0,
                 timer_b: 64 * model.sip.t1.0,
                 msrp_timeout: model.sip.msrp_timeout.0,
                 register_retry_base: model.sip.register_retry_base.0,
@@ -344,7 +341,6 @@ impl World {
             node_kinds: nodes.iter().map(|n| n.kind).collect(),
             pf_users,
             pf_members,
-            cf_groups,
             registrar_users: reg_users,
         }
     }

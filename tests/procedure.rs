@@ -9,6 +9,7 @@ use ddsim::model::{Model, Override};
 use ddsim::nodes::participating::{Delivery, Leg, ParticipatingFunction};
 use ddsim::nodes::{Action, Ctx, Devices, NetworkFunction, PfTimer, Timer};
 use ddsim::protocol::*;
+use ddsim::trace::wire::Wire;
 use ddsim::units::SEC;
 use ddsim::workload::World;
 use std::rc::Rc;
@@ -47,8 +48,8 @@ fn member(b: &Bench, u: u32, g: u32) -> MemberId {
 }
 
 impl Bench {
-    fn input(&mut self, src: Addr, msg: Msg) -> Vec<Action> {
-        let p = Packet { src, dst: Addr::Node(PF), msg, proxied: true };
+    /// Gives the PF one input at `now`; returns what it asked for.
+    fn drive(&mut self, input: impl FnOnce(&mut ParticipatingFunction, &mut Ctx)) -> Vec<Action> {
         let mut ctx = Ctx {
             now: self.now,
             world: &self.world,
@@ -56,19 +57,15 @@ impl Bench {
             out: &mut self.out,
             devices: &mut self.devices,
         };
-        self.pf.handle(&mut ctx, p);
+        input(&mut self.pf, &mut ctx);
         std::mem::take(&mut self.out)
     }
+    fn input(&mut self, src: Addr, msg: Msg) -> Vec<Action> {
+        let p = Packet { src, dst: Addr::Node(PF), msg, proxied: true };
+        self.drive(|pf, ctx| pf.handle(ctx, p))
+    }
     fn timer(&mut self, t: PfTimer) -> Vec<Action> {
-        let mut ctx = Ctx {
-            now: self.now,
-            world: &self.world,
-            stats: &mut self.stats,
-            out: &mut self.out,
-            devices: &mut self.devices,
-        };
-        self.pf.on_timer(&mut ctx, t);
-        std::mem::take(&mut self.out)
+        self.drive(|pf, ctx| pf.on_timer(ctx, t))
     }
     /// The focus invites the member's PF into the (re)started session (the leg becomes In).
     fn join(&mut self, m: MemberId, contribution_id: u32) -> Vec<Action> {
@@ -148,6 +145,23 @@ fn sips(actions: &[Action]) -> Vec<(Addr, Sip)> {
         .collect()
 }
 
+/// The SIP messages among `actions` as they go on the wire from the PF (RFC 3261 text).
+fn wire_sips(b: &Bench, actions: &[Action]) -> Vec<String> {
+    let mut wire = Wire::new(&b.world);
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(p @ Packet { msg: Msg::Sip(_), .. }) => Some(wire.sent(b.now, Addr::Node(PF), p).text),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The value of header `name` in SIP message `text` (the first one).
+fn header<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
 fn timers(actions: &[Action]) -> Vec<(Time, PfTimer)> {
     actions
         .iter()
@@ -208,9 +222,21 @@ fn dd1_registration_starts_delivery_of_every_group_session_with_pending_data() {
     assert_eq!(inv.len(), 1, "only the group session with pending data");
     assert_eq!(inv[0].1.id, m0.0);
     assert_eq!(b.stats.sessions_started, 1);
-    // A registration refresh while the INVITE is outstanding does not start a second one.
-    assert!(invites(&b.register(0, 3600, true)).is_empty());
-    let _ = m1;
+    // The other group session had nothing pending: no delivery there.
+    assert_eq!(b.pf.pending(&b.world, m1), 0);
+    assert!(matches!(b.pf.delivery_state(&b.world, m1), Delivery::Idle));
+    // The user goes away again and group 1 gets a copy; the next registration starts its
+    // delivery, and not a second one of group 0, whose INVITE is still outstanding.
+    b.input(
+        REGISTRAR,
+        Msg::Sip(Sip::ThirdPartyRegister { user: UserId(0), expires_s: 0, sip_instance: true, generation: 2 }),
+    );
+    b.copy(m1, Payload::Chat);
+    let inv = invites(&b.register(0, 3600, true));
+    assert_eq!(inv.iter().map(|i| i.1.id).collect::<Vec<_>>(), vec![m1.0]);
+    assert_eq!(inv[0].2.conversation_id, GroupId(1));
+    assert_eq!(b.stats.sessions_started, 2);
+    assert!(matches!(b.pf.delivery_state(&b.world, m0), Delivery::Inviting(_)));
 }
 
 #[test]
@@ -255,9 +281,16 @@ fn dd4_cpm_feature_tag_in_accept_contact_and_contact() {
     let m = member(&b, 0, 0);
     b.join(m, 1);
     b.copy(m, Payload::Chat);
-    let d = invites(&b.register(0, 3600, true)).remove(0).2;
-    assert_eq!(d.accept_contact_icsi, "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session");
-    assert_eq!(d.contact_icsi, "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session");
+    let acts = b.register(0, 3600, true);
+    let texts = wire_sips(&b, &acts);
+    let invite = texts.iter().find(|t| t.starts_with("INVITE ")).expect("the deferred INVITE");
+    // The session ICSI, percent-encoded in the feature tag (TS 24.229 §7.2A.8), in both headers.
+    let tag = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session""#;
+    let accept = header(invite, "Accept-Contact").expect("Accept-Contact");
+    let contact = header(invite, "Contact").expect("Contact");
+    assert!(accept.contains(tag) && contact.contains(tag), "{accept}\n{contact}");
+    // The CPM session tag, not the group service of P-Asserted-Service (DD-6).
+    assert!(!accept.contains("cpm.session.group") && !contact.contains("cpm.session.group"));
 }
 
 #[test]
@@ -276,13 +309,18 @@ fn dd5_contact_is_the_focus_with_isfocus_and_the_sip_instance_when_known() {
 
 #[test]
 fn dd6_asserted_identity_is_the_focus_and_service_is_the_group_icsi() {
-    let mut b = bench(1, &[]);
-    let m = member(&b, 2, 0);
+    // User 2's delivery of group 1: the identity asserted is that group's focus, not the
+    // user's, nor group 0's.
+    let mut b = bench(2, &[]);
+    let m = member(&b, 2, 1);
     b.join(m, 1);
     b.copy(m, Payload::Chat);
-    let d = invites(&b.register(2, 3600, true)).remove(0).2;
-    assert_eq!(d.p_asserted_identity, GroupId(0));
-    assert_eq!(d.p_asserted_service, "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session.group");
+    let acts = b.register(2, 3600, true);
+    assert_eq!(invites(&acts)[0].2.p_asserted_identity, GroupId(1));
+    let texts = wire_sips(&b, &acts);
+    let invite = texts.iter().find(|t| t.starts_with("INVITE ")).expect("the deferred INVITE");
+    assert_eq!(header(invite, "P-Asserted-Identity"), Some("<sip:group-1@cf1.ddsim.example>"));
+    assert_eq!(header(invite, "P-Asserted-Service"), Some("urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session.group"));
 }
 
 #[test]
@@ -308,10 +346,17 @@ fn dd8_sdp_is_the_original_offer_with_sendrecv() {
     let m = member(&b, 0, 0);
     b.join(m, 1);
     b.copy(m, Payload::Chat);
-    let d = invites(&b.register(0, 3600, true)).remove(0).2;
-    assert_eq!(d.sdp.direction, Direction::SendRecv);
-    assert_eq!(d.sdp.direction.attribute(), "a=sendrecv");
-    assert_eq!(d.sdp.accept_types, SdpOffer::GROUP.accept_types);
+    let acts = b.register(0, 3600, true);
+    let d = invites(&acts).remove(0).2;
+    assert_eq!(d.sdp.accept_types, SdpOffer::GROUP.accept_types, "the offer of the original session");
+    let texts = wire_sips(&b, &acts);
+    let invite = texts.iter().find(|t| t.starts_with("INVITE ")).expect("the deferred INVITE");
+    let sdp: Vec<&str> =
+        invite.lines().skip_while(|l| !l.starts_with("v=0")).take_while(|l| !l.starts_with("--")).collect();
+    assert!(sdp.iter().any(|l| l.starts_with("m=message ") && l.contains("TCP/MSRP")), "{sdp:?}");
+    let directions: Vec<&&str> =
+        sdp.iter().filter(|l| ["a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"].contains(l)).collect();
+    assert_eq!(directions, vec![&"a=sendrecv"], "exactly one direction, sendrecv: {sdp:?}");
 }
 
 #[test]
@@ -350,7 +395,9 @@ fn dd10_decline_while_active_leaves_the_conference_with_call_completed_and_unsub
         _ => None,
     });
     assert_eq!(bye, Some(Reason::CallCompleted), "BYE to the focus with a Reason");
-    assert_eq!(Reason::CallCompleted.header_value(), Some("SIP;cause=200;text=\"Call completed\""));
+    let texts = wire_sips(&b, &acts);
+    let bye = texts.iter().find(|t| t.starts_with("BYE ")).expect("the BYE on the wire");
+    assert_eq!(header(bye, "Reason"), Some(r#"SIP;cause=200;text="Call completed""#));
     assert!(to_cf.iter().any(|s| matches!(s, Sip::Subscribe { expires_s: 0, .. })), "unsubscribe");
     assert_eq!(b.pf.leg(&b.world, m), Leg::Out, "media released: the PF is no longer in the session");
     assert!(!b.pf.subscribed(&b.world, m));

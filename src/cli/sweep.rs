@@ -93,7 +93,8 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
-        // A second Ctrl-C while stopping is left to the default behaviour: ctrlc replaces it once.
+        // The first Ctrl-C stops the sweep: runs in progress are abandoned, finished ones kept.
+        // A second one while it stops exits at once with 130.
         let _ = ctrlc::set_handler(move || {
             if c.swap(true, Ordering::Relaxed) {
                 std::process::exit(130);

@@ -28,8 +28,6 @@ pub enum Stream {
     Retry = 7,
     /// A user's registration recovery back-off (id = user).
     Registration = 8,
-    /// A user's uplink access delays (id = user).
-    Uplink = 9,
 }
 
 /// SplitMix64 finaliser: spreads (seed, kind, id) over the 64-bit seed space.

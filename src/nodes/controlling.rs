@@ -72,11 +72,6 @@ impl ControllingFunction {
         ctx.world.group(g).cf_local as usize
     }
 
-    /// Whether the group session is active.
-    pub fn is_active(&self, world: &World, g: GroupId) -> bool {
-        self.groups[world.group(g).cf_local as usize].active
-    }
-
     /// The member's leg state.
     pub fn leg(&self, world: &World, m: MemberId) -> Leg {
         let mi = world.member(m);
@@ -206,38 +201,16 @@ impl ControllingFunction {
             }
         }
     }
+}
 
-    fn timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
-        match t {
-            CfTimer::Idle(g, ig) => {
-                let gl = Self::local(ctx, g);
-                let grp = &mut self.groups[gl];
-                if !grp.active || grp.idle_generation != ig {
-                    return;
-                }
-                let due = grp.last_chat + ctx.world.cfg.idle_timeout;
-                if ctx.now >= due {
-                    self.teardown(ctx, gl);
-                } else {
-                    grp.idle_generation += 1;
-                    ctx.timer(due, Timer::Cf(self.id, CfTimer::Idle(g, grp.idle_generation)));
-                }
-            }
-            CfTimer::JoinTimeout(m, generation) => {
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let mm = &mut self.groups[gl].members[mi.pos as usize];
-                if mm.leg == Leg::Inviting && mm.generation == generation {
-                    mm.leg = Leg::Out;
-                    ctx.stats.count_response(408);
-                    ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
-                    self.groups[gl].dirty = true;
-                }
-            }
-        }
+impl NetworkFunction for ControllingFunction {
+    type Timer = CfTimer;
+    type Deadline = CfTimer;
+
+    fn owner(&self) -> Owner {
+        Owner::Node(self.id)
     }
-
-    fn serve(&mut self, ctx: &mut Ctx, p: Packet) {
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         match p.msg {
             Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member } }) => {
@@ -358,20 +331,34 @@ impl ControllingFunction {
             Msg::Msrp(_) => {}
         }
     }
-}
-
-impl NetworkFunction for ControllingFunction {
-    type Timer = CfTimer;
-    type Deadline = CfTimer;
-
-    fn owner(&self) -> Owner {
-        Owner::Node(self.id)
-    }
-    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
-        self.serve(ctx, p);
-    }
     fn on_timer(&mut self, ctx: &mut Ctx, t: CfTimer) {
-        self.timer(ctx, t);
+        match t {
+            CfTimer::Idle(g, ig) => {
+                let gl = Self::local(ctx, g);
+                let grp = &mut self.groups[gl];
+                if !grp.active || grp.idle_generation != ig {
+                    return;
+                }
+                let due = grp.last_chat + ctx.world.cfg.idle_timeout;
+                if ctx.now >= due {
+                    self.teardown(ctx, gl);
+                } else {
+                    grp.idle_generation += 1;
+                    ctx.timer(due, Timer::Cf(self.id, CfTimer::Idle(g, grp.idle_generation)));
+                }
+            }
+            CfTimer::JoinTimeout(m, generation) => {
+                let mi = *ctx.world.member(m);
+                let gl = Self::local(ctx, mi.group);
+                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                if mm.leg == Leg::Inviting && mm.generation == generation {
+                    mm.leg = Leg::Out;
+                    ctx.stats.count_response(408);
+                    ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
+                    self.groups[gl].dirty = true;
+                }
+            }
+        }
     }
     fn deadlines(&mut self) -> &mut NodeDeadlines<CfTimer> {
         &mut self.deadlines
@@ -390,6 +377,6 @@ impl NetworkFunction for ControllingFunction {
     }
     fn deadline_passed(&mut self, ctx: &mut Ctx, t: CfTimer) {
         ctx.out.push(Action::Fired(Timer::Cf(self.id, t)));
-        self.timer(ctx, t);
+        self.on_timer(ctx, t);
     }
 }

@@ -152,10 +152,6 @@ impl Ctx<'_> {
             self.out.push(Action::Timer(at, Timer::Deadlines(owner, i)));
         }
     }
-    #[inline]
-    pub fn in_window(&self) -> bool {
-        self.now >= self.world.warmup
-    }
 }
 
 /// A network function's fixed-duration deadlines (`engine::deadlines`), and the buffer their

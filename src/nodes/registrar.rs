@@ -84,45 +84,33 @@ impl Registrar {
         self.deadlines.after(ctx, Owner::Node(self.id), ctx.world.cfg.timer_b, timeout);
     }
 
-    fn timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
-        match t {
-            RegistrarTimer::BindingExpiry(u, g) => {
-                let i = Self::local(ctx, u);
-                let b = &mut self.bindings[i];
-                if b.registered && b.generation == g {
-                    b.registered = false;
-                    b.generation += 1;
-                    let pf = ctx.world.user(u).pf;
-                    let tp = &mut self.third_party[i];
-                    tp.generation += 1;
-                    ctx.stats.registrations_expired += 1;
-                    ctx.send(
-                        Addr::Node(self.id),
-                        Addr::Node(pf),
-                        Msg::Sip(Sip::RegNotifyExpired { user: u, generation: tp.generation }),
-                    );
-                }
+    /// S-CSCF proxying between a UE and its PF.
+    fn proxy(&mut self, ctx: &mut Ctx, mut p: Packet) {
+        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg)
+            && !self.bindings[Self::local(ctx, u)].registered
+        {
+            // No registered contact: a request gets 480; an ACK or response has nowhere to go.
+            if let Some(resp) = sip.response(480, None) {
+                ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
+            } else {
+                ctx.stats.lost_unregistered += 1;
             }
-            RegistrarTimer::ThirdPartyTimeout(u, g) => {
-                let tp = &mut self.third_party[Self::local(ctx, u)];
-                if tp.pending && tp.generation == g {
-                    tp.pending = false;
-                    ctx.stats.count_response(408);
-                    ctx.stats.third_party_failed += 1;
-                }
-            }
-            RegistrarTimer::ThirdPartyRetry(u, g) => {
-                let tp = &self.third_party[Self::local(ctx, u)];
-                if tp.pending && tp.generation == g {
-                    ctx.stats.third_party_retries += 1;
-                    self.send_third_party(ctx, u);
-                }
-            }
+            return;
         }
+        p.proxied = true;
+        ctx.out.push(Action::Send(p));
     }
+}
 
+impl NetworkFunction for Registrar {
+    type Timer = RegistrarTimer;
+    type Deadline = RegistrarTimer;
+
+    fn owner(&self) -> Owner {
+        Owner::Node(self.id)
+    }
     /// A message served by this node's workers.
-    fn serve(&mut self, ctx: &mut Ctx, p: Packet) {
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         // Anything not addressed to the registrar itself is SIP between a UE and its PF.
         if p.dst != me {
@@ -170,37 +158,41 @@ impl Registrar {
             _ => {}
         }
     }
-
-    /// S-CSCF proxying between a UE and its PF.
-    fn proxy(&mut self, ctx: &mut Ctx, mut p: Packet) {
-        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg)
-            && !self.bindings[Self::local(ctx, u)].registered
-        {
-            // No registered contact: a request gets 480; an ACK or response has nowhere to go.
-            if let Some(resp) = sip.response(480, None) {
-                ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
-            } else {
-                ctx.stats.lost_unregistered += 1;
-            }
-            return;
-        }
-        p.proxied = true;
-        ctx.out.push(Action::Send(p));
-    }
-}
-
-impl NetworkFunction for Registrar {
-    type Timer = RegistrarTimer;
-    type Deadline = RegistrarTimer;
-
-    fn owner(&self) -> Owner {
-        Owner::Node(self.id)
-    }
-    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
-        self.serve(ctx, p);
-    }
     fn on_timer(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
-        self.timer(ctx, t);
+        match t {
+            RegistrarTimer::BindingExpiry(u, g) => {
+                let i = Self::local(ctx, u);
+                let b = &mut self.bindings[i];
+                if b.registered && b.generation == g {
+                    b.registered = false;
+                    b.generation += 1;
+                    let pf = ctx.world.user(u).pf;
+                    let tp = &mut self.third_party[i];
+                    tp.generation += 1;
+                    ctx.stats.registrations_expired += 1;
+                    ctx.send(
+                        Addr::Node(self.id),
+                        Addr::Node(pf),
+                        Msg::Sip(Sip::RegNotifyExpired { user: u, generation: tp.generation }),
+                    );
+                }
+            }
+            RegistrarTimer::ThirdPartyTimeout(u, g) => {
+                let tp = &mut self.third_party[Self::local(ctx, u)];
+                if tp.pending && tp.generation == g {
+                    tp.pending = false;
+                    ctx.stats.count_response(408);
+                    ctx.stats.third_party_failed += 1;
+                }
+            }
+            RegistrarTimer::ThirdPartyRetry(u, g) => {
+                let tp = &self.third_party[Self::local(ctx, u)];
+                if tp.pending && tp.generation == g {
+                    ctx.stats.third_party_retries += 1;
+                    self.send_third_party(ctx, u);
+                }
+            }
+        }
     }
     fn deadlines(&mut self) -> &mut NodeDeadlines<RegistrarTimer> {
         &mut self.deadlines
@@ -222,6 +214,6 @@ impl NetworkFunction for Registrar {
     }
     fn deadline_passed(&mut self, ctx: &mut Ctx, t: RegistrarTimer) {
         ctx.out.push(Action::Fired(Timer::Registrar(self.id, t)));
-        self.timer(ctx, t);
+        self.on_timer(ctx, t);
     }
 }

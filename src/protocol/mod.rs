@@ -424,8 +424,3 @@ pub const STATUS_CODES: [u16; 9] = [200, 202, 408, 480, 481, 486, 500, 503, 603]
 pub fn status_index(code: u16) -> usize {
     STATUS_CODES.iter().position(|c| *c == code).unwrap_or(STATUS_CODES.len())
 }
-
-/// A 6xx or 3xx-6xx status that ends a transaction with failure.
-pub fn is_error(status: u16) -> bool {
-    status >= 300
-}

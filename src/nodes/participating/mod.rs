@@ -145,10 +145,6 @@ impl ParticipatingFunction {
         let ml = world.member(m).pf_local as usize;
         self.store.len(ml) + self.members[ml].delivery.inflight().filter(|s| s.item.is_stored_kind()).count()
     }
-    /// The stored items of a membership, oldest first.
-    pub fn stored_items(&self, world: &World, m: MemberId) -> Vec<Item> {
-        self.store.items(world.member(m).pf_local as usize).map(|s| s.item).collect()
-    }
     pub fn delivery_state(&self, world: &World, m: MemberId) -> &Delivery {
         &self.members[world.member(m).pf_local as usize].delivery
     }
@@ -177,36 +173,6 @@ impl ParticipatingFunction {
     }
 
     // ----- inputs -----
-
-    fn serve(&mut self, ctx: &mut Ctx, p: Packet) {
-        match p.msg {
-            Msg::Sip(sip) => self.handle_sip(ctx, p.src, sip),
-            Msg::Msrp(Msrp::Send { session, item, chunk, chunks, .. }) => {
-                // Sent with Failure-Report: partial (from the focus and from the UE): no 200.
-                if chunk != chunks {
-                    return;
-                }
-                match session {
-                    Session::Leg(m) => {
-                        if item.payload != Payload::GroupState {
-                            self.copy_from_focus(ctx, Self::ml(ctx, m), item);
-                        }
-                    }
-                    Session::Live(m) => self.upstream(ctx, Self::ml(ctx, m), item, false),
-                    Session::Deferred(m, g) => {
-                        let ml = Self::ml(ctx, m);
-                        let in_session = self.client_sent_in_session(ml, g);
-                        self.upstream(ctx, ml, item, in_session);
-                    }
-                }
-            }
-            Msg::Msrp(Msrp::Ok { session, seq, received_at, .. }) => match session {
-                Session::Live(m) => self.live_ack(ctx, ctx.world.member(m).user, seq),
-                Session::Deferred(m, g) => self.session_ack(ctx, Self::ml(ctx, m), g, seq, received_at),
-                Session::Leg(_) => {}
-            },
-        }
-    }
 
     fn handle_sip(&mut self, ctx: &mut Ctx, src: Addr, sip: Sip) {
         let me = Addr::Node(self.id);
@@ -254,8 +220,45 @@ impl ParticipatingFunction {
             | Sip::Subscribe { .. } => {}
         }
     }
+}
 
-    fn timer(&mut self, ctx: &mut Ctx, t: PfTimer) {
+impl NetworkFunction for ParticipatingFunction {
+    type Timer = PfTimer;
+    type Deadline = PfTimer;
+
+    fn owner(&self) -> Owner {
+        Owner::Node(self.id)
+    }
+    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        match p.msg {
+            Msg::Sip(sip) => self.handle_sip(ctx, p.src, sip),
+            Msg::Msrp(Msrp::Send { session, item, chunk, chunks, .. }) => {
+                // Sent with Failure-Report: partial (from the focus and from the UE): no 200.
+                if chunk != chunks {
+                    return;
+                }
+                match session {
+                    Session::Leg(m) => {
+                        if item.payload != Payload::GroupState {
+                            self.copy_from_focus(ctx, Self::ml(ctx, m), item);
+                        }
+                    }
+                    Session::Live(m) => self.upstream(ctx, Self::ml(ctx, m), item, false),
+                    Session::Deferred(m, g) => {
+                        let ml = Self::ml(ctx, m);
+                        let in_session = self.client_sent_in_session(ml, g);
+                        self.upstream(ctx, ml, item, in_session);
+                    }
+                }
+            }
+            Msg::Msrp(Msrp::Ok { session, seq, received_at, .. }) => match session {
+                Session::Live(m) => self.live_ack(ctx, ctx.world.member(m).user, seq),
+                Session::Deferred(m, g) => self.session_ack(ctx, Self::ml(ctx, m), g, seq, received_at),
+                Session::Leg(_) => {}
+            },
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, t: PfTimer) {
         match t {
             PfTimer::InviteTimeout(m, g) => self.invite_timeout(ctx, Self::ml(ctx, m), g),
             PfTimer::Retry(m, g) => self.retry_due(ctx, Self::ml(ctx, m), g),
@@ -269,21 +272,6 @@ impl ParticipatingFunction {
             PfTimer::RejoinTimeout(m, g) => self.rejoin_timeout(ctx, Self::ml(ctx, m), g),
             PfTimer::RejoinRetry(m, g) => self.rejoin_retry(ctx, Self::ml(ctx, m), g),
         }
-    }
-}
-
-impl NetworkFunction for ParticipatingFunction {
-    type Timer = PfTimer;
-    type Deadline = PfTimer;
-
-    fn owner(&self) -> Owner {
-        Owner::Node(self.id)
-    }
-    fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
-        self.serve(ctx, p);
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx, t: PfTimer) {
-        self.timer(ctx, t);
     }
     fn deadlines(&mut self) -> &mut NodeDeadlines<PfTimer> {
         &mut self.deadlines
@@ -303,6 +291,18 @@ impl NetworkFunction for ParticipatingFunction {
     }
     fn deadline_passed(&mut self, ctx: &mut Ctx, t: PfTimer) {
         ctx.out.push(Action::Fired(Timer::Pf(self.id, t)));
-        self.timer(ctx, t);
+        self.on_timer(ctx, t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A PF holds one `PfMember` per membership it serves (millions in a national model) and
+    /// one per user: growing them is a deliberate change (see also `store`).
+    #[test]
+    fn per_membership_and_per_user_state_keep_their_size() {
+        assert_eq!(size_of::<super::PfMember>(), 56);
+        assert_eq!(size_of::<super::Delivery>(), 16);
+        assert_eq!(size_of::<super::PfUser>(), 3);
     }
 }

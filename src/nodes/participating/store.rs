@@ -99,10 +99,6 @@ impl DeferredStore {
     pub fn is_empty(&self, session: usize) -> bool {
         self.sessions[session].items.is_empty()
     }
-    /// The items of a session, oldest first.
-    pub fn items(&self, session: usize) -> impl Iterator<Item = &Stored> {
-        self.sessions[session].items.iter()
-    }
     /// Every item held, all sessions.
     pub fn all(&self) -> impl Iterator<Item = &Stored> {
         self.sessions.iter().flat_map(|s| s.items.iter())
@@ -283,4 +279,14 @@ impl DeferredStore {
 /// arrival order).
 fn holds(q: &SessionQueue, seq: u64) -> bool {
     q.items.binary_search_by_key(&seq, |s| s.seq).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    /// One session queue per membership the PF serves, stored items or not.
+    #[test]
+    fn per_membership_queue_keeps_its_size() {
+        assert_eq!(size_of::<super::SessionQueue>(), 48);
+        assert_eq!(size_of::<super::Stored>(), 40);
+    }
 }
