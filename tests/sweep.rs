@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 fn tiny() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny.json").display().to_string()
@@ -115,42 +114,39 @@ fn leftovers(dir: &Path) -> Vec<String> {
     found
 }
 
-/// Starts a sweep, waits until `at_least` runs are complete, interrupts it with `signal`.
-fn interrupt(exp: &Path, cwd: &Path, out: &str, at_least: usize, signal: &str) -> std::process::ExitStatus {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ddsim"))
-        .args(["sweep", exp.to_str().unwrap(), "--threads", "1", "--out", out, "-q"])
+/// Runs a sweep on one thread that interrupts itself once `runs` runs have finished: `how` is
+/// `stop` (as Ctrl-C does) or `abort` (as a crash or SIGKILL: no clean-up at all).
+fn interrupt(exp: &Path, cwd: &Path, out: &str, runs: usize, how: &str) -> std::process::ExitStatus {
+    let flag = format!("--{how}-after-runs");
+    Command::new(env!("CARGO_BIN_EXE_ddsim"))
+        .args(["sweep", exp.to_str().unwrap(), "--threads", "1", "--out", out, "-q", &flag, &runs.to_string()])
         .current_dir(cwd)
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while count_results(&cwd.join(out)) < at_least {
-        assert!(start.elapsed() < Duration::from_secs(120), "the sweep made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the sweep finished before it could be interrupted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap()
+        .status()
+        .unwrap()
 }
 
 #[test]
 fn an_interrupted_sweep_resumes_and_ends_as_if_never_interrupted() {
     let dir = tempfile::tempdir().unwrap();
-    let exp = write_experiment(dir.path(), &small_experiment("30d", 4));
+    let exp = write_experiment(dir.path(), &small_experiment("1d", 4));
     let total = 16;
 
-    // Killed outright (as by a crash or the OOM killer): re-running finishes the rest only.
-    let status = interrupt(&exp, dir.path(), "out", 3, "-KILL");
+    // Killed outright (as by a crash or the OOM killer) after 3 runs: re-running finishes the
+    // rest only.
+    let status = interrupt(&exp, dir.path(), "out", 3, "abort");
     assert!(!status.success());
     let before = count_results(&dir.path().join("out"));
-    assert!((3..total).contains(&before), "{before} runs complete before the kill");
+    assert_eq!(before, 3, "the runs complete before the crash");
     let again = ddsim(&["sweep", exp.to_str().unwrap(), "--threads", "2", "--out", "out"], dir.path());
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(said.contains(&format!("{total} runs, {before} already done")), "{said}");
 
-    // Interrupted with Ctrl-C: exits 130, leaves only complete runs and no summary.
-    let status = interrupt(&exp, dir.path(), "out2", 2, "-INT");
+    // Interrupted as by Ctrl-C after 2 runs: exits 130, leaves only complete runs and no
+    // summary.
+    let status = interrupt(&exp, dir.path(), "out2", 2, "stop");
     assert_eq!(status.code(), Some(130));
+    assert_eq!(count_results(&dir.path().join("out2")), 2);
     assert!(
         leftovers(&dir.path().join("out2")).is_empty(),
         "temporary files left: {:?}",

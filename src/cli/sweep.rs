@@ -28,6 +28,20 @@ pub struct SweepArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// For tests of interruption: once this many runs have finished, stop as a Ctrl-C does.
+    #[arg(long, hide = true, value_name = "N")]
+    pub stop_after_runs: Option<usize>,
+    /// For tests of crash recovery: once this many runs have finished, abort the process at
+    /// once, as a crash or a SIGKILL would (nothing is cleaned up).
+    #[arg(long, hide = true, value_name = "N")]
+    pub abort_after_runs: Option<usize>,
+}
+
+/// Stops a sweep after a given number of finished runs (see the hidden flags above), so that
+/// tests interrupt it at a chosen point rather than at a chosen time.
+enum Interrupt {
+    Stop(usize, Arc<AtomicBool>),
+    Abort(usize),
 }
 
 /// A progress bar on a terminal; otherwise a line every 10 s (and at the end).
@@ -39,6 +53,7 @@ struct Reporter {
     failed: AtomicUsize,
     started: Instant,
     last_line: Mutex<Instant>,
+    interrupt: Option<Interrupt>,
 }
 
 impl Reporter {
@@ -64,6 +79,11 @@ impl Progress for Reporter {
     }
     fn run_finished(&self, _point: &str, _r: usize, ok: bool) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.interrupt {
+            Some(Interrupt::Stop(n, cancel)) if done == *n => cancel.store(true, Ordering::Relaxed),
+            Some(Interrupt::Abort(n)) if done == *n => std::process::abort(),
+            _ => {}
+        }
         if !ok {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -119,6 +139,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         failed: AtomicUsize::new(0),
         started: Instant::now(),
         last_line: Mutex::new(Instant::now()),
+        interrupt: match (a.stop_after_runs, a.abort_after_runs) {
+            (Some(n), _) => Some(Interrupt::Stop(n, cancel.clone())),
+            (None, Some(n)) => Some(Interrupt::Abort(n)),
+            (None, None) => None,
+        },
     };
     let opts = SweepOptions { threads: a.threads, out, force: a.force, cancel };
     let report = sweep(&exp, &opts, &reporter).map_err(|e| usage(e.to_string()))?;
