@@ -354,13 +354,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// there.
     #[inline]
     fn drive(&mut self, at: Option<NodeId>, input: impl FnOnce(&mut Functions, &mut Ctx)) {
-        let mut ctx = Ctx {
-            now: self.now,
-            world: &self.world,
-            stats: &mut self.stats,
-            out: &mut self.out,
-            devices: &mut self.devices,
-        };
+        let mut ctx = Ctx::new(self.now, &self.world, &mut self.stats, &mut self.out, &mut self.devices);
         input(&mut self.fns, &mut ctx);
         self.flush(at);
     }

@@ -50,13 +50,7 @@ fn member(b: &Bench, u: u32, g: u32) -> MemberId {
 impl Bench {
     /// Gives the PF one input at `now`; returns what it asked for.
     fn drive(&mut self, input: impl FnOnce(&mut ParticipatingFunction, &mut Ctx)) -> Vec<Action> {
-        let mut ctx = Ctx {
-            now: self.now,
-            world: &self.world,
-            stats: &mut self.stats,
-            out: &mut self.out,
-            devices: &mut self.devices,
-        };
+        let mut ctx = Ctx::new(self.now, &self.world, &mut self.stats, &mut self.out, &mut self.devices);
         input(&mut self.pf, &mut ctx);
         std::mem::take(&mut self.out)
     }

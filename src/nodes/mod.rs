@@ -136,7 +136,16 @@ pub struct Ctx<'a> {
     pub devices: &'a mut Devices,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(
+        now: Time,
+        world: &'a World,
+        stats: &'a mut Stats,
+        out: &'a mut Vec<Action>,
+        devices: &'a mut Devices,
+    ) -> Ctx<'a> {
+        Ctx { now, world, stats, out, devices }
+    }
     #[inline]
     pub fn send(&mut self, src: Addr, dst: Addr, msg: Msg) {
         self.out.push(Action::Send(Packet { src, dst, msg, proxied: false }));
