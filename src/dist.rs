@@ -62,16 +62,6 @@ pub enum Sampler {
 }
 
 impl<Q: Quantity> Dist<Q> {
-    pub fn exp(mean: Q) -> Self {
-        Dist::Exp { mean }
-    }
-    pub fn constant(value: Q) -> Self {
-        Dist::Const { value }
-    }
-    pub fn uniform(min: Q, max: Q) -> Self {
-        Dist::Uniform { min, max }
-    }
-
     /// Checks the parameters and builds the sampler. The error names the offending parameter.
     pub fn compile(&self) -> Result<Sampler, String> {
         let pos = |name: &str, v: f64| -> Result<f64, String> {

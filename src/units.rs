@@ -21,17 +21,8 @@ const DURATION_UNITS: [(&str, u64); 7] =
 pub struct Duration(pub u64);
 
 impl Duration {
-    pub fn ticks(self) -> u64 {
-        self.0
-    }
     pub fn secs_f64(self) -> f64 {
         self.0 as f64 / SEC as f64
-    }
-    pub fn from_secs(s: u64) -> Self {
-        Duration(s * SEC)
-    }
-    pub fn from_millis(ms: u64) -> Self {
-        Duration(ms * MS)
     }
 }
 
