@@ -12,7 +12,7 @@ pub mod exec;
 pub mod summary;
 
 use crate::engine::rng::replication_seed;
-use crate::model::{Model, ModelError, Override, display_path, from_value, parse_json, read_json};
+use crate::model::{Model, ModelError, Override, display_path, from_value, parse_json, read_json, reject_positional};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -129,6 +129,12 @@ pub struct Experiment {
     pub hash: String,
 }
 
+/// Limits of one experiment, far above any study and low enough that expanding it fits in
+/// memory: every point holds its resolved model, every run a results directory.
+const MAX_POINTS: usize = 100_000;
+const MAX_REPLICATIONS: u32 = 100_000;
+const MAX_RUNS: u64 = 1_000_000;
+
 impl Experiment {
     /// Reads, expands and validates an experiment file.
     pub fn load(path: &Path) -> Result<Experiment, ModelError> {
@@ -146,6 +152,9 @@ impl Experiment {
     pub fn from_value(v: &Value, file: &str, dir: &Path) -> Result<Experiment, ModelError> {
         let spec: ExperimentSpec = from_value(v, file, "")?;
         let err = |path: String, msg: String| ModelError::new(file, path, msg);
+        // serde reads a struct from an array by position; an experiment names its fields.
+        let typed = serde_json::to_value(&spec).expect("an experiment serializes");
+        reject_positional(v, &typed, "").map_err(|(path, msg)| err(path, msg))?;
         if spec.name.is_empty() || spec.name == "." || spec.name == ".." || spec.name.contains(['/', '\\']) {
             return Err(err(
                 "name".into(),
@@ -154,6 +163,9 @@ impl Experiment {
         }
         if spec.replications == 0 {
             return Err(err("replications".into(), "must be at least 1".into()));
+        }
+        if spec.replications > MAX_REPLICATIONS {
+            return Err(err("replications".into(), format!("at most {MAX_REPLICATIONS}, got {}", spec.replications)));
         }
         // The model file, relative to the experiment.
         let model_path: PathBuf = dir.join(&spec.model);
@@ -204,9 +216,16 @@ impl Experiment {
         let grid: Vec<usize> = dims.iter().filter(|d| d.0 == "vary").map(|d| d.2.len()).collect();
         let zip_n = zip_len.first().copied().unwrap_or(1);
         let n_vary = grid.len();
-        let total = grid.iter().product::<usize>() * zip_n;
-        if total > 100_000 {
-            return Err(err("vary".into(), format!("{total} points: too many (at most 100000)")));
+        let total = grid.iter().try_fold(zip_n, |n, &len| n.checked_mul(len)).filter(|&n| n <= MAX_POINTS);
+        let Some(total) = total else {
+            let lists = dims.iter().map(|d| d.2.len().to_string()).collect::<Vec<_>>().join(" x ");
+            return Err(err("vary".into(), format!("{lists} points: too many (at most {MAX_POINTS})")));
+        };
+        if total as u64 * spec.replications as u64 > MAX_RUNS {
+            return Err(err(
+                "replications".into(),
+                format!("{total} points x {} replications: too many runs (at most {MAX_RUNS})", spec.replications),
+            ));
         }
         let set: Vec<Override> = spec.set.iter().map(|(k, v)| Override { path: k.clone(), value: v.clone() }).collect();
         let mut points = Vec::with_capacity(total);
@@ -408,8 +427,13 @@ fn blame_experiment(
         // An error of the model file itself.
         return e;
     };
+    // Whether the error is at `key` or inside its value (a field `key.x` or an element `key[i]`).
+    let within = |key: &str| {
+        let k = display_path(key);
+        p == k || p.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
     for (d, c) in dims.iter().zip(choice) {
-        if display_path(&d.1) == p || p.starts_with(&format!("{}.", display_path(&d.1))) {
+        if within(&d.1) {
             // An unknown path is about the key; a bad value about one entry of its list (and
             // the field inside it, when the value is an object).
             let path = if e.msg.starts_with("unknown path") {
@@ -421,7 +445,7 @@ fn blame_experiment(
         }
     }
     for k in spec.set.keys() {
-        if display_path(k) == p || p.starts_with(&format!("{}.", display_path(k))) {
+        if within(k) {
             return ModelError::new(file, format!("set.{k}"), e.msg);
         }
     }

@@ -13,11 +13,11 @@ mod overrides;
 mod schema;
 mod validate;
 
-pub use overrides::{Override, all_paths, closest_path, display_path, path_segments, set_path};
+pub use overrides::{Override, all_paths, closest_path, display_path, path_segments, reject_positional, set_path};
 pub use schema::*;
 pub use validate::kind_name;
 
-use overrides::{blame_override, reject_positional};
+use overrides::blame_override;
 use serde_json::Value;
 use std::path::Path;
 

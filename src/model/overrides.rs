@@ -8,7 +8,7 @@ use serde_json::Value;
 /// serde fills a struct from a JSON array by position (`"store": [5]` would set `per_session`).
 /// A model names its fields, so an array where the schema has an object is an error. `typed` is
 /// the deserialized model serialized again, which has the schema's shape.
-pub(super) fn reject_positional(input: &Value, typed: &Value, path: &str) -> Result<(), (String, String)> {
+pub fn reject_positional(input: &Value, typed: &Value, path: &str) -> Result<(), (String, String)> {
     match (input, typed) {
         (Value::Array(_), Value::Object(_)) => Err((
             if path.is_empty() { "(root)".into() } else { path.to_string() },
