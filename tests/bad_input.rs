@@ -6,28 +6,14 @@
 //! each model has exactly one thing wrong: it is `models/tiny.json` (or `{}`, the all-defaults
 //! model) with one edit.
 
+mod common;
+use common::snapshot;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const TINY: &str = include_str!("../models/tiny.json");
-
-/// Every path under `root` (relative to it), directories included.
-fn snapshot(root: &Path) -> BTreeSet<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(p.strip_prefix(root).unwrap().to_path_buf());
-            if p.is_dir() && !p.is_symlink() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(root, root, &mut out);
-    out
-}
 
 /// Runs `ddsim args...` in a fresh temporary directory holding `files` (a name ending in `/` is
 /// an empty directory). Returns the directory's contents before, the directory and the output.

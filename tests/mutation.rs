@@ -40,6 +40,8 @@
 //! `DDSIM_MUTATION_CASES=100000 cargo test --release --test mutation`. `DDSIM_MUTATION_SEED=S`
 //! (default 1) draws other cases than the default suite's.
 
+mod common;
+use common::snapshot;
 use ddsim::dist::{Dist, Quantity};
 use ddsim::experiment::Experiment;
 use ddsim::model::{MessageRate, Model, ModelError, Override, RetryPolicy, all_paths, display_path, set_path};
@@ -1685,22 +1687,6 @@ fn mutated_experiments_are_valid_or_name_a_field() {
 
 // ---------------------------------------------------------------------------------------------
 // Through the binary
-
-/// Every path under `root` (relative to it), directories included (as tests/bad_input.rs).
-fn snapshot(root: &Path) -> BTreeSet<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(p.strip_prefix(root).unwrap().to_path_buf());
-            if p.is_dir() && !p.is_symlink() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(root, root, &mut out);
-    out
-}
 
 /// The CLI's rendering of a message (src/cli `one_line`): control characters escaped.
 fn one_line(s: &str) -> String {
