@@ -18,7 +18,7 @@
 //! - [`network`]: the topology graph, routes, delays, loss, outages, TCP ordering.
 //! - [`servers`]: workers, service times and bounded queues of the server nodes; 503s.
 //! - [`workload`]: the world (users, groups, memberships, their placement on servers, the
-//!   routing rules) and the group traffic.
+//!   routing rules), the group traffic, and the clocks of daily profiles.
 //! - [`nodes`]: one sans-IO state machine per network function — client (UE), registrar
 //!   (S-CSCF), participating function (PF), controlling function (CF) — behind one interface.
 //! - [`plot`]: drawing charts (plotters) with a bundled font.

@@ -109,6 +109,11 @@ pub struct Stats {
     pub workload_online: u64,
     pub workload_offline: u64,
     pub workload_offline_ungraceful: u64,
+    /// Copies of generated messages addressed to members whose device could not take them
+    /// when the message was sent: the demand on the stores, which no policy can change.
+    pub workload_deferred_demand: u64,
+    /// Devices switched on now (a level, not reset at warm-up).
+    pub online_now: u64,
     /// Deliveries since the last time-series sample.
     pub deliveries_interval: u64,
 }
@@ -171,6 +176,8 @@ impl Stats {
             workload_online: 0,
             workload_offline: 0,
             workload_offline_ungraceful: 0,
+            workload_deferred_demand: 0,
+            online_now: 0,
             deliveries_interval: 0,
         }
     }
@@ -178,7 +185,9 @@ impl Stats {
     /// Starts the measured window at `now`: counters to zero, levels restart their averages.
     pub fn reset(&mut self, now: u64) {
         let (occ, bytes) = (std::mem::take(&mut self.occupancy), std::mem::take(&mut self.bytes));
+        let online = self.online_now;
         *self = Stats::new();
+        self.online_now = online;
         self.occupancy = occ;
         self.bytes = bytes;
         self.occupancy.reset(now);
@@ -262,6 +271,7 @@ impl Stats {
             ("workload.online", self.workload_online),
             ("workload.offline", self.workload_offline),
             ("workload.offline_ungraceful", self.workload_offline_ungraceful),
+            ("workload.deferred_demand", self.workload_deferred_demand),
         ] {
             m.insert(k.into(), json!(v));
         }
@@ -418,6 +428,7 @@ pub struct Measurement {
     occupancy: usize,
     bytes: usize,
     per_minute: usize,
+    online: usize,
     /// In node order, the server nodes only.
     servers: Vec<ServerColumns>,
 }
@@ -432,6 +443,7 @@ impl Measurement {
             series.column("store.bytes"),
             series.column("delivery.per_minute"),
         );
+        let online = series.column("workload.online_users");
         let servers = servers
             .map(|name| ServerColumns {
                 name: name.to_string(),
@@ -441,7 +453,7 @@ impl Measurement {
                 queue_area: 0.0,
             })
             .collect();
-        Measurement { interval, window_start: 0, series, t_s, occupancy, bytes, per_minute, servers }
+        Measurement { interval, window_start: 0, series, t_s, occupancy, bytes, per_minute, online, servers }
     }
 
     pub fn interval(&self) -> Time {
@@ -487,6 +499,7 @@ impl Measurement {
         let per_min = stats.deliveries_interval as f64 * (60.0 * SEC as f64) / interval;
         self.series.push(self.per_minute, per_min);
         stats.deliveries_interval = 0;
+        self.series.push(self.online, stats.online_now as f64);
         for (c, s) in self.servers.iter_mut().zip(servers) {
             let area = s.busy.area_until(now);
             let prev = std::mem::replace(&mut c.busy_area, area);

@@ -377,6 +377,13 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         }
         let k = ((draw.pick * self.online_buf.len() as f64) as usize).min(self.online_buf.len() - 1);
         let (u, m) = self.online_buf[k];
+        // The demand on the stores, from the workload alone: the other members whose device
+        // cannot take a copy now (switched off, or behind an access node that is down).
+        let members = self.world.group(g).count as u64;
+        let cut_off =
+            self.online_buf.iter().filter(|&&(v, _)| v != u && self.net.is_down(self.world.user(v).access)).count()
+                as u64;
+        self.stats.workload_deferred_demand += members - self.online_buf.len() as u64 + cut_off;
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
         let item = Item { payload: Payload::Chat, group: g, origin: u, from: u, msg, size: draw.size };

@@ -318,7 +318,10 @@ impl Experiment {
     /// Time-series columns a run of point `p` records.
     pub fn series_names(&self, p: usize) -> BTreeSet<String> {
         let mut names: BTreeSet<String> =
-            ["store.occupancy", "store.bytes", "delivery.per_minute"].iter().map(|s| s.to_string()).collect();
+            ["store.occupancy", "store.bytes", "delivery.per_minute", "workload.online_users"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for n in self.points[p].model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
             names.insert(format!("servers.{}.queue", n.id));
             names.insert(format!("servers.{}.utilisation", n.id));

@@ -191,6 +191,12 @@ pub struct UserClass {
     /// Whether the client's REGISTER carries a `+sip.instance` (RFC 5626), which the PF then
     /// puts into the deferred-delivery Contact (DD-5).
     pub sip_instance: bool,
+    /// The share of the class online in each hour of its local day (24 values in (0, 1)):
+    /// online and offline periods are drawn from `online` and `offline` on two clocks that
+    /// this profile slows down and speeds up in opposite directions (`workload::profile`).
+    pub presence_profile: Option<Vec<f64>>,
+    /// Hours added to simulated time to get the class's local time (time 0 is midnight UTC).
+    pub utc_offset_h: i32,
 }
 
 impl Default for UserClass {
@@ -209,6 +215,8 @@ impl Default for UserClass {
             access: None,
             reregister_delay: Dist::Uniform { min: d(0), max: d(60 * SEC) },
             sip_instance: true,
+            presence_profile: None,
+            utc_offset_h: 0,
         }
     }
 }
@@ -257,6 +265,10 @@ pub struct Groups {
     pub idle_timeout: Duration,
     /// Share of group sessions whose original INVITE came from a REFER with Referred-By (DD-7).
     pub referred_share: f64,
+    /// Multipliers of `message_rate` for each hour of the day (24 values, not all zero),
+    /// normalised to a mean of 1 so that `message_rate` stays the daily mean. Hours are of
+    /// simulated time: time 0 is midnight.
+    pub daily_profile: Option<Vec<f64>>,
 }
 
 impl Default for Groups {
@@ -271,6 +283,7 @@ impl Default for Groups {
             is_composing: 0.0,
             idle_timeout: d(30 * MIN),
             referred_share: 0.2,
+            daily_profile: None,
         }
     }
 }

@@ -255,6 +255,30 @@ fn check_class(p: &str, c: &UserClass) -> Checked {
     if c.registration_expiry.0 < 2 * SEC {
         return fail(format!("{p}.registration_expiry"), "must be at least 2s");
     }
+    if let Some(shares) = &c.presence_profile {
+        let path = format!("{p}.presence_profile");
+        hourly(&path, shares)?;
+        if let Some(i) = shares.iter().position(|v| !(*v > 0.0 && *v < 1.0)) {
+            return fail(format!("{path}[{i}]"), "an online share must be above 0 and below 1");
+        }
+        if c.always_online {
+            return fail(path, "an always_online class has no presence to shape");
+        }
+    }
+    if !(-12..=14).contains(&c.utc_offset_h) {
+        return fail(format!("{p}.utc_offset_h"), "must be between -12 and 14 hours");
+    }
+    Ok(())
+}
+
+/// A daily profile: one finite, non-negative value per hour of the day.
+fn hourly(path: &str, values: &[f64]) -> Checked {
+    if values.len() != 24 {
+        return fail(path, format!("needs 24 values, one per hour of the day, got {}", values.len()));
+    }
+    if let Some(i) = values.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        return fail(format!("{path}[{i}]"), "must be a finite number, at least 0");
+    }
     Ok(())
 }
 
@@ -282,6 +306,12 @@ fn check_groups(g: &Groups, population: &[UserClass]) -> Checked {
     if let Some(b) = &g.bursty {
         compiles("groups.bursty.on", &b.on)?;
         compiles("groups.bursty.off", &b.off)?;
+    }
+    if let Some(m) = &g.daily_profile {
+        hourly("groups.daily_profile", m)?;
+        if m.iter().sum::<f64>() <= 0.0 {
+            return fail("groups.daily_profile", "needs at least one hour with traffic");
+        }
     }
     compiles("groups.message_size", &g.message_size)?;
     compiles("groups.imdn.displayed_delay", &g.imdn.displayed_delay)?;

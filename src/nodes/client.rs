@@ -94,11 +94,12 @@ impl Clients {
         let class = ctx.world.class_of(u);
         let i = u.0 as usize;
         let r = &mut self.presence[i];
-        let online = class.always_online || r.random::<f64>() < class.p_online;
+        let online = class.always_online || r.random::<f64>() < class.share_online_at(ctx.now);
         ctx.devices.set_online(u, online);
+        ctx.stats.online_now += online as u64;
         if !class.always_online {
             let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
-            ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
+            ctx.timer(class.period_end(ctx.now, d, online), Timer::Client(u, ClientTimer::Presence));
         }
         if !online {
             return None;
@@ -214,7 +215,7 @@ impl Clients {
             // advances identically under every policy.
             let ungraceful = r.random::<f64>() < class.ungraceful;
             let d = class.offline.sample_u64(r);
-            ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
+            ctx.timer(class.period_end(ctx.now, d, false), Timer::Client(u, ClientTimer::Presence));
             ctx.stats.workload_offline += 1;
             if ungraceful {
                 ctx.stats.workload_offline_ungraceful += 1;
@@ -231,11 +232,13 @@ impl Clients {
             }
             self.st[i].sessions.clear();
             ctx.devices.set_online(u, false);
+            ctx.stats.online_now -= 1;
         } else {
             let d = class.online.sample_u64(r);
-            ctx.timer(ctx.now + d.max(1), Timer::Client(u, ClientTimer::Presence));
+            ctx.timer(class.period_end(ctx.now, d, true), Timer::Client(u, ClientTimer::Presence));
             ctx.stats.workload_online += 1;
             ctx.devices.set_online(u, true);
+            ctx.stats.online_now += 1;
             self.st[i].reg_failures = 0;
             let e = class.expiry_s;
             self.register(ctx, u, e);

@@ -6,6 +6,8 @@
 //! participating nodes; groups round robin over the controlling nodes (so adding a server moves
 //! load predictably, DESIGN "The model").
 
+pub mod profile;
+
 use crate::dist::Sampler;
 use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
@@ -13,6 +15,7 @@ use crate::model::{MessageRate, Model, NodeKind, RetryPolicy};
 use crate::policy::StoreLimits;
 use crate::protocol::{Addr, GroupId, MemberId, Msg, NodeId, Packet, UserId};
 use crate::units::SEC;
+use profile::DailyClock;
 use rand::Rng as _;
 
 /// A user class, compiled.
@@ -31,8 +34,39 @@ pub struct Class {
     pub reply_during_delivery: f64,
     pub reregister_delay: Sampler,
     pub sip_instance: bool,
-    /// Stationary probability of being online.
+    /// Stationary probability of being online (without a presence profile).
     pub p_online: f64,
+    /// The presence profile, if the class has one.
+    pub presence: Option<Box<PresenceProfile>>,
+}
+
+/// A class's presence profile: its online shares by local hour, and the clocks its online and
+/// offline periods run on.
+pub struct PresenceProfile {
+    pub shares: [f64; 24],
+    pub online: DailyClock,
+    pub offline: DailyClock,
+}
+
+impl Class {
+    /// When an online (or offline) period drawn as `d` ticks, starting at `now`, ends.
+    #[inline]
+    pub fn period_end(&self, now: Time, d: u64, online: bool) -> Time {
+        let d = d.max(1);
+        match &self.presence {
+            None => now + d,
+            Some(p) => if online { &p.online } else { &p.offline }.advance(now, d),
+        }
+    }
+
+    /// The probability that a user of the class is online at time `t`: the profile's share in
+    /// that local hour, or the stationary share.
+    pub fn share_online_at(&self, t: Time) -> f64 {
+        match &self.presence {
+            Some(p) => p.shares[p.online.hour(t)],
+            None => self.p_online,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -195,10 +229,15 @@ impl World {
                 }
             };
             let (on, off) = (mean(&online, 1), mean(&offline, 2));
+            let p_online = if c.always_online || on + off <= 0.0 { 1.0 } else { on / (on + off) };
             classes.push(Class {
                 name: c.class.clone(),
                 always_online: c.always_online,
-                p_online: if c.always_online || on + off <= 0.0 { 1.0 } else { on / (on + off) },
+                p_online,
+                presence: c.presence_profile.as_ref().map(|s| {
+                    let (online, offline) = DailyClock::presence(s, p_online, c.utc_offset_h);
+                    Box::new(PresenceProfile { shares: std::array::from_fn(|h| s[h]), online, offline })
+                }),
                 online,
                 offline,
                 ungraceful: c.ungraceful_offline,
@@ -351,6 +390,8 @@ pub struct Traffic {
     groups: Vec<GroupTraffic>,
     gaps: Sampler,
     bursty: Option<(Sampler, Sampler)>,
+    /// The daily profile: gaps are drawn in its operational time.
+    clock: Option<DailyClock>,
 }
 
 struct GroupTraffic {
@@ -393,12 +434,22 @@ impl Traffic {
         let groups = (0..model.groups.count)
             .map(|g| GroupTraffic { rng: rng::stream(seed, Stream::Traffic, g as u64), on: true, generation: 0 })
             .collect();
-        Traffic { groups, gaps, bursty }
+        let clock = model.groups.daily_profile.as_deref().map(DailyClock::traffic);
+        Traffic { groups, gaps, bursty, clock }
     }
 
-    fn gap(&mut self, g: usize) -> Option<u64> {
+    /// When the message after one at `now` is due: a gap drawn from the group's stream, in
+    /// the profile's operational time when there is one.
+    fn next(&mut self, g: usize, now: Time) -> Option<Time> {
         let v = self.gaps.sample(&mut self.groups[g].rng);
-        if v.is_finite() { Some(v.round().max(1.0) as u64) } else { None }
+        if !v.is_finite() {
+            return None;
+        }
+        let gap = v.round().max(1.0) as u64;
+        Some(match &self.clock {
+            None => now + gap,
+            Some(c) => c.advance(now, gap),
+        })
     }
 
     /// First events of group `g`: its first message, and its first burst toggle.
@@ -420,7 +471,7 @@ impl Traffic {
             }
             None => None,
         };
-        let first = if self.groups[gi].on { self.gap(gi).map(|d| now + d) } else { None };
+        let first = if self.groups[gi].on { self.next(gi, now) } else { None };
         (first, toggle)
     }
 
@@ -436,7 +487,7 @@ impl Traffic {
         t.on = !t.on;
         t.generation += 1;
         let d = if t.on { on.sample_u64(&mut t.rng) } else { off.sample_u64(&mut t.rng) };
-        let next_msg = if self.groups[gi].on { self.gap(gi).map(|x| now + x) } else { None };
+        let next_msg = if self.groups[gi].on { self.next(gi, now) } else { None };
         (now + d.max(1), next_msg)
     }
 
@@ -449,7 +500,7 @@ impl Traffic {
         let pick = t.rng.random::<f64>();
         let size = cfg.message_size.sample_u64(&mut t.rng).clamp(1, u32::MAX as u64) as u32;
         let composing = t.rng.random::<f64>() < cfg.is_composing;
-        let next = if self.groups[gi].on { self.gap(gi).map(|d| now + d) } else { None };
+        let next = if self.groups[gi].on { self.next(gi, now) } else { None };
         MessageDraw { pick, size, composing, next }
     }
 }
