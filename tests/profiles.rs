@@ -5,7 +5,7 @@
 use ddsim::model::{Model, Override};
 use ddsim::protocol::GroupId;
 use ddsim::sim::{RunOptions, run_model};
-use ddsim::units::{DAY, HOUR, SEC};
+use ddsim::units::{DAY, HOUR};
 use ddsim::workload::{Traffic, World};
 use serde_json::Value;
 use std::path::Path;
@@ -144,7 +144,7 @@ fn a_policy_never_changes_the_workload_drawn_with_or_without_a_profile() {
     // Every feedback path on (declines, BYEs, replies, IMDNs, ungraceful exits, overload in
     // storm): what happens to the messages differs between policies, the workload may not, and
     // neither may the demand on the stores.
-    let profile = vec![
+    let profile = [
         format!("groups.daily_profile={}", json_list(&TRAFFIC)),
         format!("population[0].presence_profile={}", json_list(&PRESENCE)),
         "population[0].utc_offset_h=2".into(),
