@@ -124,6 +124,7 @@ pub struct RunOutput {
     pub metrics: Map<String, Value>,
     pub histograms: Value,
     pub timeseries: Value,
+    pub hourly: Value,
     pub fingerprint: Option<u64>,
     pub trace: Option<Trace>,
 }
@@ -183,7 +184,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 )),
             });
         }
-        let outages = model
+        let outages: Vec<(NodeId, Time, Time)> = model
             .events
             .iter()
             .map(|e| {
@@ -191,6 +192,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 (NodeId(model.node_index(node).expect("validated") as u16), at.0, duration.0)
             })
             .collect();
+        let events = outages.iter().map(|&(_, at, duration)| (at, at + duration)).collect();
         let server_names = model.topology.nodes.iter().filter(|n| n.kind != NodeKind::Access).map(|n| n.id.as_str());
         Sim {
             fns: Functions { clients: Clients::new(&world), nodes },
@@ -200,7 +202,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             queue: Q::default(),
             servers,
             stats: Stats::new(),
-            measurement: Measurement::new(model.metrics.sample_interval.0, server_names),
+            measurement: Measurement::new(model.metrics.sample_interval.0, server_names, events),
             out: Vec::with_capacity(64),
             ready: Vec::with_capacity(8),
             now: 0,
@@ -269,6 +271,11 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             }
             if matches!(ev, Event::End) {
                 break;
+            }
+            // Hours close as the clock passes them (no event of their own: see metrics::hourly).
+            while t >= self.measurement.next_hour() {
+                let loads = self.servers.iter_mut().flatten().map(|s| &mut s.load);
+                self.measurement.close_hour(&self.stats, loads);
             }
             self.dispatch(ev);
             if self.events & 0xFFFF == 0
@@ -459,8 +466,14 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 Action::Send(p) => {
                     if !p.proxied {
                         self.stats.sent[p.msg.kind() as usize] += 1;
-                        if let Msg::Sip(Sip::Response { status, .. }) = &p.msg {
-                            self.stats.count_response(*status);
+                        match &p.msg {
+                            Msg::Sip(Sip::Response { status, .. }) => self.stats.count_response(*status),
+                            // For `delivery.after_client_register_s`: when the UE last asked to
+                            // be registered.
+                            Msg::Sip(Sip::Register { user, expires_s, .. }) if *expires_s > 0 => {
+                                self.devices.register_sent(*user, self.now)
+                            }
+                            _ => {}
                         }
                     }
                     let pos = at.unwrap_or(match p.src {
@@ -521,8 +534,8 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         self.now = now;
         let pending = self.pending_by_kind();
         let window = (now - self.measurement.window_start()).max(1) as f64;
-        let loads = self.servers.iter().flatten().map(|s| &s.load);
-        let (mut metrics, timeseries) = self.measurement.finish(now, &mut self.stats, loads, pending)?;
+        let loads = self.servers.iter_mut().flatten().map(|s| &mut s.load);
+        let (mut metrics, timeseries, hourly) = self.measurement.finish(now, &mut self.stats, loads, pending)?;
         metrics.insert("run.events".into(), json!(self.events));
         metrics.insert("run.sim_time_s".into(), json!(now as f64 / crate::units::SEC as f64));
         metrics.insert("run.window_s".into(), json!(window / crate::units::SEC as f64));
@@ -536,8 +549,13 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             metrics.into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
         Ok(RunOutput {
             metrics,
-            histograms: json!({ "delivery.latency_s": self.stats.latency_buckets() }),
+            histograms: json!({
+                "delivery.latency_s": self.stats.latency_histogram(),
+                "delivery.after_register_s": self.stats.after_register.to_value(),
+                "delivery.after_client_register_s": self.stats.after_client_register.to_value(),
+            }),
             timeseries,
+            hourly,
             fingerprint: self.fingerprint.map(|h| h.finish()),
             trace: self.trace.map(|t| *t),
         })
@@ -555,6 +573,7 @@ pub fn run_model(model: &Model, seed: u64, params: Value, opts: RunOptions) -> R
         "metrics": Value::Object(out.metrics.clone()),
         "histograms": out.histograms.clone(),
         "timeseries": out.timeseries.clone(),
+        "hourly": out.hourly.clone(),
     });
     Ok((doc, out))
 }

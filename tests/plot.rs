@@ -49,7 +49,9 @@ fn a_sweep_draws_every_declared_chart_kind() {
             {"kind": "line", "x": "groups.idle_timeout", "y": "delivery.latency_s.p95", "log_y": true},
             {"kind": "cdf", "metric": "delivery.latency_s", "series": "policy.store.per_session", "log_x": true},
             {"kind": "timeseries", "metrics": ["store.occupancy", "servers.pf1.queue"]},
-            {"kind": "bar", "of": "notifications"}
+            {"kind": "bar", "of": "notifications"},
+            {"kind": "profile", "metric": "delivery.after_register_s.p95"},
+            {"kind": "cdf", "metric": "delivery.after_register_s", "log_x": true}
         ]
     });
     std::fs::write(dir.path().join("exp.json"), exp.to_string()).unwrap();
@@ -58,7 +60,7 @@ fn a_sweep_draws_every_declared_chart_kind() {
     let names: Vec<String> = charts.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
     // One line chart for the first declaration; one per store size for the second (the other
     // varied parameter is held fixed in each); one CDF per idle timeout; one time series; one bar.
-    for prefix in ["01-overflow", "02-", "03-", "04-", "05-"] {
+    for prefix in ["01-overflow", "02-", "03-", "04-", "05-", "06-", "07-"] {
         assert!(names.iter().any(|n| n.starts_with(prefix)), "no chart {prefix}: {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.starts_with("02-")).count(), 2, "{names:?}");
@@ -75,6 +77,21 @@ fn a_sweep_draws_every_declared_chart_kind() {
     let texts: Vec<&str> =
         doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     assert!(texts.contains(&"5m") && texts.contains(&"30m"), "duration ticks: {texts:?}");
+    // The profile: every hour of the day on the x axis, one line per point in the legend, and
+    // the 95% interval over replications as a shaded band (a polygon per point).
+    let svg = std::fs::read_to_string(
+        dir.path().join("out/charts").join(format!("{}.svg", names.iter().find(|n| n.starts_with("06-")).unwrap())),
+    )
+    .unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    for h in ["0", "12", "23"] {
+        assert!(texts.contains(&h), "hour {h} on the axis: {texts:?}");
+    }
+    assert!(texts.iter().any(|t| t.starts_with("hour of day")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("per_session=3")), "legend: {texts:?}");
+    assert!(doc.descendants().filter(|n| n.has_tag_name("polygon")).count() >= 4, "a band per point");
     // Drawing again from the directory gives the same files.
     ddsim(&["plot", "out", "-q"], dir.path());
     assert_eq!(stems(&dir.path().join("out/charts")), charts);

@@ -93,6 +93,45 @@ fn paired_differences_are_narrower_than_unpaired_on_common_random_numbers() {
     assert!(header.contains(&"diff_mean") && header.contains(&"diff_rel"));
 }
 
+#[test]
+fn summaries_give_the_busy_hour_and_delays_after_registration_with_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &small_experiment("1d", 3));
+    let out = ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out", "-q"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: Value = serde_json::from_str(&read(&dir.path().join("out/summary.json"))).unwrap();
+    for p in s["points"].as_array().unwrap() {
+        for k in [
+            "busy_hour.hour_of_day",
+            "busy_hour.workload.messages",
+            "busy_hour.servers.pf1.utilisation",
+            "busy_hour.delivery.after_register_s.p95",
+            "delivery.after_register_s.p95",
+            "delivery.after_client_register_s.mean",
+        ] {
+            let st = &p["metrics"][k];
+            assert_eq!(st["n"], 3, "{k}: {st}");
+            let (lo, mean, hi) = (st["ci95_low"].as_f64(), st["mean"].as_f64(), st["ci95_high"].as_f64());
+            assert!(lo <= mean && mean <= hi && lo.is_some(), "{k}: {st}");
+        }
+        // The histograms of the delays are merged over replications like the latency's.
+        let h = &p["histograms"]["delivery.after_register_s"]["count"];
+        let total: u64 = h.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+        assert!(total > 0);
+    }
+    let csv = read(&dir.path().join("out/summary.csv"));
+    assert!(csv.lines().any(|l| l.contains(",busy_hour.delivery.latency_s.p99,")));
+    // A window without a full hour: the busy hour is null in every run, and summarised as no
+    // value (n = 0) rather than breaking the summary.
+    let exp = write_experiment(dir.path(), &with(small_experiment("50m", 2), |e| e["set"]["warmup"] = json!("20m")));
+    let out = ddsim(&["sweep", exp.to_str().unwrap(), "--out", "short", "-q"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: Value = serde_json::from_str(&read(&dir.path().join("short/summary.json"))).unwrap();
+    let st = &s["points"][0]["metrics"]["busy_hour.delivery.latency_s.p95"];
+    assert_eq!((&st["n"], &st["mean"]), (&json!(0), &Value::Null), "{st}");
+    assert_eq!(s["points"][0]["metrics"]["busy_hour.days"]["mean"], json!(0.0));
+}
+
 fn count_results(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir.join("runs")) else { return 0 };
     rd.filter(|e| e.as_ref().unwrap().path().join("results.json").exists()).count()
@@ -255,6 +294,12 @@ fn a_chart_naming_an_unknown_metric_or_parameter_is_rejected_before_any_run() {
         e["charts"] = json!([{"kind": "line", "x": "groups.count", "y": "deferred.offered"}])
     });
     rejected(e, "charts[0].x", "not a varied parameter");
+    let e = with(small_experiment("6h", 2), |e| {
+        e["charts"] = json!([{"kind": "profile", "metric": "servers.pf1.queue.peek"}])
+    });
+    rejected(e, "charts[0].metric", "did you mean `servers.pf1.queue.peak`");
+    let e = with(small_experiment("6h", 2), |e| e["charts"] = json!([{"kind": "cdf", "metric": "delivery.after_s"}]));
+    rejected(e, "charts[0].metric", "delivery.after_register_s");
 }
 
 #[test]

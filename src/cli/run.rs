@@ -98,6 +98,19 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
         format_duration_short(n("delivery.latency_s.p99")),
         format_duration_short(n("delivery.latency_s.max"))
     );
+    let busy = match doc["metrics"]["busy_hour.hour_of_day"].as_u64() {
+        Some(h) => format!("busy hour {h:02}:00 ({} messages)", thousands(n("busy_hour.workload.messages"))),
+        None => "no full hour for a busy hour".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "  {:<23} p50 {}  p95 {}  p99 {}  max {}; {busy}",
+        "after registration",
+        format_duration_short(n("delivery.after_register_s.p50")),
+        format_duration_short(n("delivery.after_register_s.p95")),
+        format_duration_short(n("delivery.after_register_s.p99")),
+        format_duration_short(n("delivery.after_register_s.max"))
+    );
     let _ = writeln!(
         out,
         "  {:<23} started {}, succeeded {}, declined {}, interrupted {}, gave up {}; {} INVITEs ({:.2} per session, max {})",

@@ -220,7 +220,7 @@ fn line_charts(
                 Some(s) => format!("{}={name}", data.dims[s].1),
                 None => String::new(),
             };
-            series_list.push(Series { name: label, points, markers: true, steps: false });
+            series_list.push(Series { name: label, points, markers: true, steps: false, band: false });
         }
         let t = title.map(str::to_string).unwrap_or_else(|| format!("{y} against {}", data.dims[xd].1));
         let x_label = format!("{}{}", data.dims[xd].0, unit_suffix(&x_unit));
@@ -243,11 +243,20 @@ fn line_charts(
     Ok(charts)
 }
 
-/// Merged latency histogram of a set of runs, as CDF points (upper edge, fraction).
-fn cdf_points(runs: &[&Value]) -> Vec<XyCi> {
+/// What each delay histogram measures, as an axis label.
+fn delay_label(metric: &str) -> &'static str {
+    match metric {
+        "delivery.after_register_s" => "delay from the 3rd-party REGISTER at the PF to MSRP delivery (time)",
+        "delivery.after_client_register_s" => "delay from the client's REGISTER to MSRP delivery (time)",
+        _ => "delivery latency: arrival at the PF to MSRP delivery (time)",
+    }
+}
+
+/// Merged histogram `metric` of a set of runs, as CDF points (upper edge, fraction).
+fn cdf_points(runs: &[&Value], metric: &str) -> Vec<XyCi> {
     let mut merged: Vec<(f64, u64)> = vec![];
     for d in runs {
-        let h = &d["histograms"]["delivery.latency_s"];
+        let h = &d["histograms"][metric];
         let (Some(le), Some(c)) = (h["le"].as_array(), h["count"].as_array()) else { continue };
         for (e, n) in le.iter().zip(c) {
             let (e, n) = (e.as_f64().unwrap_or(0.0), n.as_u64().unwrap_or(0));
@@ -273,6 +282,7 @@ fn cdf_points(runs: &[&Value]) -> Vec<XyCi> {
 
 fn cdf_charts(
     data: &SweepData,
+    metric: &str,
     series: Option<&str>,
     log_x: bool,
     title: Option<&str>,
@@ -292,14 +302,23 @@ fn cdf_charts(
                 Some(s) => format!("{}={}", data.dims[s].1, p.labels[s]),
                 None => p.id.clone(),
             };
-            series_list.push(Series { name, points: cdf_points(&runs), markers: false, steps: true });
+            series_list.push(Series {
+                name,
+                points: cdf_points(&runs, metric),
+                markers: false,
+                steps: true,
+                band: false,
+            });
         }
         charts.push((
             fixed.clone(),
             Chart::Line(LineChart {
-                title: title.unwrap_or("Deferred delivery latency (CDF)").to_string(),
+                title: title.map(str::to_string).unwrap_or_else(|| match metric {
+                    "delivery.latency_s" => "Deferred delivery latency (CDF)".to_string(),
+                    m => format!("{m} (CDF)"),
+                }),
                 subtitle: join_subtitle(format!("all {} replications merged", data.replications), &fixed),
-                x_label: "delivery latency: arrival at the PF to MSRP delivery (time)".into(),
+                x_label: delay_label(metric).into(),
                 y_label: "fraction of deferred items delivered (share)".into(),
                 x_unit: Unit::Seconds,
                 y_unit: Unit::Share,
@@ -346,9 +365,68 @@ fn timeseries_chart(title: &str, subtitle: Option<String>, curves: Vec<(String, 
         log_y: false,
         series: curves
             .into_iter()
-            .map(|(name, points)| Series { name, points, markers: false, steps: false })
+            .map(|(name, points)| Series { name, points, markers: false, steps: false, band: false })
             .collect(),
         y_from_zero: true,
+    })
+}
+
+/// A run's hourly column folded by hour of day: at each hour of day, the mean over the days of
+/// the window in which that hour is measured in full (None: no such hour, or no value in it).
+pub fn profile_of(doc: &Value, metric: &str) -> [Option<f64>; 24] {
+    let h = &doc["hourly"];
+    let (mut sum, mut n) = ([0.0; 24], [0usize; 24]);
+    if let (Some(hod), Some(dur), Some(v)) =
+        (h["hour_of_day"].as_array(), h["duration_s"].as_array(), h[metric].as_array())
+    {
+        for ((hod, dur), v) in hod.iter().zip(dur).zip(v) {
+            let (Some(hod), Some(dur), Some(v)) = (hod.as_u64(), dur.as_f64(), v.as_f64()) else { continue };
+            if dur >= 3600.0 && hod < 24 {
+                sum[hod as usize] += v;
+                n[hod as usize] += 1;
+            }
+        }
+    }
+    std::array::from_fn(|i| (n[i] > 0).then(|| sum[i] / n[i] as f64))
+}
+
+/// An hourly column by hour of day, one line per point: the mean over replications of each
+/// run's profile, with its 95% interval as a band.
+fn profile_chart(data: &SweepData, metric: &str, title: Option<&str>) -> Chart {
+    let series = data
+        .points
+        .iter()
+        .map(|p| {
+            let runs: Vec<[Option<f64>; 24]> = p.runs.iter().flatten().map(|d| profile_of(d, metric)).collect();
+            let points = (0..24)
+                .filter_map(|hod| {
+                    let values: Vec<f64> = runs.iter().filter_map(|r| r[hod]).collect();
+                    if values.is_empty() {
+                        return None;
+                    }
+                    let st = describe(&values);
+                    let ci = (st.n > 1 && st.ci95_low.is_finite()).then_some((st.ci95_low, st.ci95_high));
+                    Some((hod as f64, st.mean, ci))
+                })
+                .collect();
+            Series { name: p.id.clone(), points, markers: false, steps: false, band: true }
+        })
+        .collect();
+    let y_unit = unit_of(metric);
+    Chart::Line(LineChart {
+        title: title.map(str::to_string).unwrap_or_else(|| format!("{metric} by hour of day")),
+        subtitle: Some(format!(
+            "per hour, mean over the days of the window; mean of {} replications, 95% CI band",
+            data.replications
+        )),
+        x_label: "hour of day (simulated time 0 is midnight)".into(),
+        y_label: format!("{metric}{}", unit_suffix(&y_unit)),
+        x_unit: Unit::Category((0..24).map(|h| h.to_string()).collect()),
+        y_unit: y_unit.clone(),
+        log_x: false,
+        log_y: false,
+        series,
+        y_from_zero: y_unit != Unit::Seconds,
     })
 }
 
@@ -421,8 +499,8 @@ pub fn sweep_charts(data: &SweepData) -> Result<Vec<(String, Chart)>, String> {
             ChartSpec::Line { x, y, series, log_x, log_y, title } => {
                 line_charts(data, x, y, series.as_deref(), *log_x, *log_y, title.as_deref())?
             }
-            ChartSpec::Cdf { series, log_x, title, .. } => {
-                cdf_charts(data, series.as_deref(), *log_x, title.as_deref())?
+            ChartSpec::Cdf { metric, series, log_x, title } => {
+                cdf_charts(data, metric, series.as_deref(), *log_x, title.as_deref())?
             }
             ChartSpec::Timeseries { metrics, replication, title } => {
                 let mut curves = vec![];
@@ -438,6 +516,9 @@ pub fn sweep_charts(data: &SweepData) -> Result<Vec<(String, Chart)>, String> {
                     String::new(),
                     timeseries_chart(&t, Some(format!("replication {replication} of each point")), curves, &metrics[0]),
                 )]
+            }
+            ChartSpec::Profile { metric, title } => {
+                vec![(String::new(), profile_chart(data, metric, title.as_deref()))]
             }
             ChartSpec::Bar { of, title } => {
                 let t = title.clone().unwrap_or_else(|| {
@@ -516,7 +597,13 @@ pub fn run_charts(doc: &Value) -> Vec<(String, Chart)> {
             y_unit: Unit::Share,
             log_x: true,
             log_y: false,
-            series: vec![Series { name: String::new(), points: cdf_points(&[doc]), markers: false, steps: true }],
+            series: vec![Series {
+                name: String::new(),
+                points: cdf_points(&[doc], "delivery.latency_s"),
+                markers: false,
+                steps: true,
+                band: false,
+            }],
             y_from_zero: true,
         }),
     ));

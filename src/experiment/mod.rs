@@ -69,7 +69,8 @@ pub enum ChartSpec {
         #[serde(default)]
         title: Option<String>,
     },
-    /// Distribution of a histogram metric (`delivery.latency_s`), one curve per series value.
+    /// Distribution of a histogram metric (`delivery.latency_s`, `delivery.after_register_s`,
+    /// `delivery.after_client_register_s`), one curve per series value.
     Cdf {
         metric: String,
         #[serde(default)]
@@ -84,6 +85,13 @@ pub enum ChartSpec {
         metrics: Vec<String>,
         #[serde(default)]
         replication: u32,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// A column of the hourly series by hour of day (folded over the days of the window), one
+    /// line per point, with the 95% interval over replications as a band.
+    Profile {
+        metric: String,
         #[serde(default)]
         title: Option<String>,
     },
@@ -308,6 +316,8 @@ impl Experiment {
                 names.insert(format!("servers.{}.{s}", n.id));
             }
         }
+        names.extend(crate::metrics::hourly::busy_hour_names(&self.server_names(p)));
+        names.extend((0..model.events.len()).map(|i| format!("events.{i}.recovery_s")));
         for s in ["events", "sim_time_s", "window_s", "wall_s", "peak_pending_events", "users", "groups", "memberships"]
         {
             names.insert(format!("run.{s}"));
@@ -315,13 +325,31 @@ impl Experiment {
         names
     }
 
+    /// The server nodes of point `p`, in node order.
+    fn server_names(&self, p: usize) -> Vec<String> {
+        let nodes = &self.points[p].model.topology.nodes;
+        nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access).map(|n| n.id.clone()).collect()
+    }
+
+    /// Columns of the hourly series of a run of point `p` (besides `t_s`, `hour_of_day` and
+    /// `duration_s`).
+    pub fn hourly_names(&self, p: usize) -> Vec<String> {
+        crate::metrics::hourly::column_names(&self.server_names(p))
+    }
+
     /// Time-series columns a run of point `p` records.
     pub fn series_names(&self, p: usize) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> =
-            ["store.occupancy", "store.bytes", "delivery.per_minute", "workload.online_users"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let mut names: BTreeSet<String> = [
+            "store.occupancy",
+            "store.bytes",
+            "delivery.per_minute",
+            "sip.responses.503.per_minute",
+            "delivery.in_progress",
+            "workload.online_users",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for n in self.points[p].model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
             names.insert(format!("servers.{}.queue", n.id));
             names.insert(format!("servers.{}.utilisation", n.id));
@@ -370,11 +398,12 @@ impl Experiment {
                     }
                 }
                 ChartSpec::Cdf { metric, series, .. } => {
-                    if metric != "delivery.latency_s" {
+                    use summary::HISTOGRAMS;
+                    if !HISTOGRAMS.contains(&metric.as_str()) {
                         return Err(err(
                             i,
                             "metric",
-                            format!("no histogram \"{metric}\"; histograms: delivery.latency_s"),
+                            format!("no histogram \"{metric}\"; histograms: {}", HISTOGRAMS.join(", ")),
                         ));
                     }
                     if let Some(s) = series {
@@ -404,6 +433,18 @@ impl Experiment {
                             "replication",
                             format!("must be below replications ({})", self.spec.replications),
                         ));
+                    }
+                }
+                ChartSpec::Profile { metric, .. } => {
+                    let names = self.hourly_names(0);
+                    if !names.contains(metric) {
+                        let hint = names
+                            .iter()
+                            .map(|v| (strsim::levenshtein(v, metric), v))
+                            .min()
+                            .map(|(_, v)| format!(" (did you mean `{v}`?)"))
+                            .unwrap_or_default();
+                        return Err(err(i, "metric", format!("no hourly column \"{metric}\"{hint}")));
                     }
                 }
                 ChartSpec::Bar { of, .. } => {

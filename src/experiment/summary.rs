@@ -7,25 +7,42 @@ use serde_json::{Map, Value, json};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::collections::BTreeMap;
 
+/// The histograms of results.json that summaries merge over replications.
+pub const HISTOGRAMS: [&str; 3] =
+    ["delivery.latency_s", "delivery.after_register_s", "delivery.after_client_register_s"];
+
 /// What one successful run contributes.
 #[derive(Clone, Debug, Default)]
 pub struct RunResult {
+    /// The numeric metrics (a metric that is null in the run, such as the busy hour of a window
+    /// without a full hour, is absent: it counts in no mean).
     pub metrics: BTreeMap<String, f64>,
-    /// Latency histogram: bucket upper edge (s) → count.
-    pub latency: Vec<(f64, u64)>,
+    /// The metrics that are null in the run: summarised too, with the runs that have a value.
+    pub null_metrics: Vec<String>,
+    /// Each of `HISTOGRAMS`: bucket upper edge (s) → count.
+    pub histograms: BTreeMap<String, Vec<(f64, u64)>>,
 }
 
 impl RunResult {
     /// From a results.json document.
     pub fn from_doc(doc: &Value) -> Option<RunResult> {
-        let metrics =
-            doc.get("metrics")?.as_object()?.iter().filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x))).collect();
-        let h = &doc["histograms"]["delivery.latency_s"];
-        let latency = match (h["le"].as_array(), h["count"].as_array()) {
-            (Some(le), Some(c)) => le.iter().zip(c).filter_map(|(a, b)| Some((a.as_f64()?, b.as_u64()?))).collect(),
-            _ => vec![],
-        };
-        Some(RunResult { metrics, latency })
+        let all = doc.get("metrics")?.as_object()?;
+        let metrics = all.iter().filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x))).collect();
+        let null_metrics = all.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect();
+        let histograms = HISTOGRAMS
+            .iter()
+            .map(|name| {
+                let h = &doc["histograms"][*name];
+                let buckets = match (h["le"].as_array(), h["count"].as_array()) {
+                    (Some(le), Some(c)) => {
+                        le.iter().zip(c).filter_map(|(a, b)| Some((a.as_f64()?, b.as_u64()?))).collect()
+                    }
+                    _ => vec![],
+                };
+                (name.to_string(), buckets)
+            })
+            .collect();
+        Some(RunResult { metrics, null_metrics, histograms })
     }
 }
 
@@ -126,7 +143,7 @@ pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summar
         .iter()
         .flatten()
         .flatten()
-        .flat_map(|r| r.metrics.keys().cloned())
+        .flat_map(|r| r.metrics.keys().chain(&r.null_metrics).cloned())
         .filter(|k| !is_machine_metric(k))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -180,15 +197,23 @@ pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summar
             metrics.insert(m.clone(), entry);
             rows.push(row);
         }
-        // Latency histograms of all replications, added bucket by bucket.
-        let mut merged: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
-        for r in results[pi].iter().flatten() {
-            for &(le, c) in &r.latency {
-                merged.entry(le.to_bits()).or_insert((le, 0)).1 += c;
+        // Histograms of all replications, added bucket by bucket.
+        let mut histograms = Map::new();
+        for name in HISTOGRAMS {
+            let mut merged: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
+            for r in results[pi].iter().flatten() {
+                for &(le, c) in r.histograms.get(name).into_iter().flatten() {
+                    merged.entry(le.to_bits()).or_insert((le, 0)).1 += c;
+                }
             }
+            let mut buckets: Vec<(f64, u64)> = merged.into_values().collect();
+            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            histograms.insert(
+                name.to_string(),
+                json!({"unit": "s", "le": buckets.iter().map(|b| b.0).collect::<Vec<_>>(),
+                       "count": buckets.iter().map(|b| b.1).collect::<Vec<_>>()}),
+            );
         }
-        let mut buckets: Vec<(f64, u64)> = merged.into_values().collect();
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         let params: Map<String, Value> = p.params.iter().cloned().collect();
         let failed = results[pi].iter().filter(|r| r.is_none()).count();
         points_json.push(json!({
@@ -197,8 +222,7 @@ pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summar
             "labels": p.labels,
             "runs_ok": exp.seeds.len() - failed,
             "metrics": metrics,
-            "histograms": {"delivery.latency_s": {"unit": "s", "le": buckets.iter().map(|b| b.0).collect::<Vec<_>>(),
-                                                   "count": buckets.iter().map(|b| b.1).collect::<Vec<_>>()}},
+            "histograms": histograms,
         }));
     }
     let json = json!({

@@ -103,19 +103,31 @@ pub enum CfTimer {
     JoinTimeout(MemberId, u32),
 }
 
-/// Ground truth about the devices: whether each is switched on and attached. The clients'
-/// presence process sets it and the engine delivers only to devices that are on. Network
-/// functions never act on it: the PF reads it only to classify what it stores
-/// (`deferred.offered` vs `deferred.queued_behind`).
+/// Ground truth about the devices: whether each is switched on and attached, and when each
+/// last sent a REGISTER (not a de-REGISTER). The clients' presence process sets the first and
+/// the engine the second, as the REGISTER leaves; the engine delivers only to devices that are
+/// on. Network functions never act on it: the PF reads it only to measure, to classify what it
+/// stores (`deferred.offered` vs `deferred.queued_behind`) and to time deliveries from the
+/// client's REGISTER (`delivery.after_client_register_s`).
 #[derive(Clone, Debug)]
 pub struct Devices {
     online: Vec<bool>,
+    register_sent: Vec<Time>,
 }
 
 impl Devices {
     /// `users` devices, all off.
     pub fn new(users: usize) -> Devices {
-        Devices { online: vec![false; users] }
+        Devices { online: vec![false; users], register_sent: vec![0; users] }
+    }
+    #[inline]
+    pub fn register_sent(&mut self, u: UserId, now: Time) {
+        self.register_sent[u.0 as usize] = now;
+    }
+    /// When the device last sent a REGISTER (0 if never).
+    #[inline]
+    pub fn last_register(&self, u: UserId) -> Time {
+        self.register_sent[u.0 as usize]
     }
     #[inline]
     pub fn is_online(&self, u: UserId) -> bool {

@@ -1,4 +1,4 @@
-//! Chart rendering: line charts (with 95% CI error bars), CDFs, time series and stacked bars,
+//! Chart rendering: line charts (with 95% CI error bars or bands), CDFs, time series and stacked bars,
 //! each written as SVG and PNG. Axes carry units and readable ticks (durations as 30s/5m/2h,
 //! sizes as KiB/MiB, shares as %); the legend sits in its own panel right of the plot so it
 //! never covers data; colours come from the Okabe–Ito palette, which stays distinguishable for
@@ -110,6 +110,9 @@ pub struct Series {
     pub markers: bool,
     /// Draw steps (a CDF of binned data) instead of straight segments.
     pub steps: bool,
+    /// Draw the 95% intervals as a shaded band around the line (profiles) rather than as error
+    /// bars at the markers.
+    pub band: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -438,6 +441,22 @@ macro_rules! line_body {
         let ok_y = |y: f64| y.is_finite() && (!c.log_y || y > 0.0);
         for (i, s) in c.series.iter().enumerate() {
             let col = color(i);
+            if s.band {
+                // One polygon per run of consecutive points that have an interval: the upper
+                // ends left to right, then the lower ends back.
+                let mut runs: Vec<Vec<(f64, (f64, f64))>> = vec![vec![]];
+                for &(x, _, ci) in &s.points {
+                    match ci.filter(|(lo, hi)| ok_x(x) && ok_y(*lo) && ok_y(*hi)) {
+                        Some(ci) => runs.last_mut().expect("never empty").push((x, ci)),
+                        None => runs.push(vec![]),
+                    }
+                }
+                for r in runs.iter().filter(|r| r.len() > 1) {
+                    let outline: Vec<(f64, f64)> =
+                        r.iter().map(|(x, ci)| (*x, ci.1)).chain(r.iter().rev().map(|(x, ci)| (*x, ci.0))).collect();
+                    chart.draw_series(std::iter::once(Polygon::new(outline, col.mix(0.18).filled()))).map_err(err)?;
+                }
+            }
             let pts: Vec<(f64, f64)> = s.points.iter().filter(|p| ok_x(p.0) && ok_y(p.1)).map(|p| (p.0, p.1)).collect();
             let line: Vec<(f64, f64)> = if s.steps {
                 let mut v = vec![];
@@ -453,7 +472,7 @@ macro_rules! line_body {
                 pts.clone()
             };
             chart.draw_series(LineSeries::new(line, col.stroke_width(2))).map_err(err)?;
-            if s.markers {
+            if s.markers && !s.band {
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, col.filled()))).map_err(err)?;
                 chart
                     .draw_series(s.points.iter().filter_map(|&(x, y, ci)| {

@@ -36,10 +36,16 @@ pub enum Delivery {
 }
 
 /// One delivery episode, from its trigger (a registration) to success, decline, interruption or
-/// giving up: what the retry policy needs to remember. `delivery.sessions.*` count episodes.
+/// giving up: what the retry policy needs to remember, and when the registration that triggered
+/// it happened. `delivery.sessions.*` count episodes.
 #[derive(Clone, Copy, Debug)]
 pub struct Episode {
     first_invite: Time,
+    /// The PF's receipt of the 3rd-party REGISTER that triggered the episode (DD-1), or that
+    /// re-armed the retry policy: deliveries are timed from it (`delivery.after_register_s`).
+    registered: Time,
+    /// When the client sent the REGISTER that led to it (`delivery.after_client_register_s`).
+    client_registered: Time,
     /// INVITEs so far, the first included.
     attempts: u32,
     /// The last wait the retry policy chose (for decorrelated jitter).
@@ -47,8 +53,9 @@ pub struct Episode {
 }
 
 impl Episode {
-    fn new(now: Time) -> Box<Episode> {
-        Box::new(Episode { first_invite: now, attempts: 0, prev_wait: 0 })
+    /// An episode triggered now by a registration the client sent at `client_registered`.
+    fn new(now: Time, client_registered: Time) -> Box<Episode> {
+        Box::new(Episode { first_invite: now, registered: now, client_registered, attempts: 0, prev_wait: 0 })
     }
 }
 
@@ -97,15 +104,19 @@ impl ParticipatingFunction {
         pu.registered = true;
         pu.reachable = true;
         pu.sip_instance = sip_instance;
+        let client_registered = ctx.devices.last_register(u);
         for &m in ctx.world.memberships(u) {
             let ml = Self::ml(ctx, m);
             let pm = &mut self.members[ml];
             match &pm.delivery {
                 Delivery::Idle if !self.store.is_empty(ml) => {
                     ctx.stats.sessions_started += 1;
-                    self.invite(ctx, ml, Episode::new(ctx.now));
+                    ctx.stats.episodes_open.add(ctx.now, 1);
+                    self.invite(ctx, ml, Episode::new(ctx.now, client_registered));
                 }
-                Delivery::WaitingRetry(_) => self.invite(ctx, ml, Episode::new(ctx.now)),
+                // A new registration re-arms the retry policy, and becomes the trigger the
+                // deliveries are timed from.
+                Delivery::WaitingRetry(_) => self.invite(ctx, ml, Episode::new(ctx.now, client_registered)),
                 Delivery::Idle => {
                     // Nothing pending: the user is back in the live session.
                     if pm.conference.subscribed && ctx.world.cfg.unsubscribe_on_rejoin {
@@ -376,7 +387,12 @@ impl ParticipatingFunction {
         let done = t.inflight.pop_front().expect("front exists");
         if done.stored.item.is_stored_kind() {
             DeferredStore::release(ctx, &done.stored, Count::Delivered);
-            ctx.stats.record_latency(received_at.saturating_sub(done.stored.arrived));
+            let arrived = done.stored.arrived;
+            ctx.stats.record_latency(received_at.saturating_sub(arrived));
+            // From the registration that triggered the delivery, or from the item's arrival if
+            // it came later (an item queued behind the delivery, DD-17).
+            let since = |from: Time| received_at.saturating_sub(from.max(arrived));
+            ctx.stats.record_after_register(since(t.episode.registered), since(t.episode.client_registered));
             ctx.stats.deliveries_interval += 1;
         }
         self.pump(ctx, ml);
@@ -463,6 +479,7 @@ impl ParticipatingFunction {
 
 fn end_episode(ctx: &mut Ctx, e: &Episode, outcome: Outcome) {
     let s = &mut ctx.stats;
+    s.episodes_open.add(ctx.now, -1);
     match outcome {
         Outcome::Succeeded => s.sessions_succeeded += 1,
         Outcome::Declined => s.sessions_declined += 1,

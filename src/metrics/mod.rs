@@ -3,7 +3,20 @@
 //!
 //! [`Stats`] is what the network functions count; [`Measurement`] is what a run measures over
 //! time from it and from the servers' [`ServerLoad`]: the end of warm-up, the samples of the
-//! time series, and at the end the metrics, after checking conservation.
+//! time series, the hourly series and the busy hour, the recovery after each outage, and at the
+//! end the metrics, after checking conservation.
+//!
+//! The parts, one file each: [`delay`] (histograms on fixed log-spaced buckets), [`hourly`]
+//! (per-hour series and the busy hour), [`recovery`] (back to the pre-event range after an
+//! event), [`measurement`] (what a run measures over time, from warm-up to the end).
+
+pub mod delay;
+pub mod hourly;
+mod measurement;
+pub mod recovery;
+
+pub use delay::DelayHistogram;
+pub use measurement::Measurement;
 
 use crate::engine::Time;
 use crate::protocol::{MsgKind, STATUS_CODES};
@@ -72,8 +85,17 @@ pub struct Stats {
     pub notifications: Conservation,
     latency_ms: Histogram<u64>,
     latency_sum_us: u128,
+    /// The same latencies on the fixed buckets of [`DelayHistogram`], for hourly quantiles.
+    pub latency_buckets: DelayHistogram,
+    /// Per delivered item, from the PF's receipt of the 3rd-party REGISTER that triggered its
+    /// delivery (or from its arrival, if later) to its MSRP delivery.
+    pub after_register: DelayHistogram,
+    /// The same from the client's REGISTER that led to that 3rd-party REGISTER.
+    pub after_client_register: DelayHistogram,
     pub occupancy: Level,
     pub bytes: Level,
+    /// Delivery episodes under way (started and not ended): the deliveries pending at the PFs.
+    pub episodes_open: Level,
     pub sessions_started: u64,
     pub sessions_succeeded: u64,
     pub sessions_declined: u64,
@@ -139,8 +161,12 @@ impl Stats {
             notifications: Conservation::default(),
             latency_ms: Histogram::new_with_bounds(1, 1_000 * 86_400 * 100, 3).expect("valid bounds"),
             latency_sum_us: 0,
+            latency_buckets: DelayHistogram::default(),
+            after_register: DelayHistogram::default(),
+            after_client_register: DelayHistogram::default(),
             occupancy: Level::default(),
             bytes: Level::default(),
+            episodes_open: Level::default(),
             sessions_started: 0,
             sessions_succeeded: 0,
             sessions_declined: 0,
@@ -186,12 +212,15 @@ impl Stats {
     pub fn reset(&mut self, now: u64) {
         let (occ, bytes) = (std::mem::take(&mut self.occupancy), std::mem::take(&mut self.bytes));
         let online = self.online_now;
+        let episodes = std::mem::take(&mut self.episodes_open);
         *self = Stats::new();
         self.online_now = online;
         self.occupancy = occ;
         self.bytes = bytes;
+        self.episodes_open = episodes;
         self.occupancy.reset(now);
         self.bytes.reset(now);
+        self.episodes_open.reset(now);
     }
 
     #[inline]
@@ -204,10 +233,19 @@ impl Stats {
         self.latency_sum_us += ticks as u128;
         let ms = (ticks / MS).max(1).min(self.latency_ms.high());
         self.latency_ms.record(ms).expect("clamped to the histogram's range");
+        self.latency_buckets.record(ticks);
+    }
+
+    /// The delays of a delivered item from the registrations that triggered its delivery: at
+    /// the PF (3rd-party REGISTER) and at the client (its REGISTER).
+    #[inline]
+    pub fn record_after_register(&mut self, at_pf: u64, at_client: u64) {
+        self.after_register.record(at_pf);
+        self.after_client_register.record(at_client);
     }
 
     /// Latency histogram on the fixed edges of `latency_edges_s` (non-empty buckets only).
-    pub fn latency_buckets(&self) -> Value {
+    pub fn latency_histogram(&self) -> Value {
         let edges = latency_edges_s();
         let mut counts = vec![0u64; edges.len()];
         for v in self.latency_ms.iter_recorded() {
@@ -238,6 +276,8 @@ impl Stats {
         m.insert("delivery.latency_s.p99".into(), json!(q(0.99)));
         m.insert("delivery.latency_s.max".into(), json!(if n == 0 { 0.0 } else { h.max() as f64 / 1e3 }));
         m.insert("delivery.latency_s.count".into(), json!(n));
+        self.after_register.put("delivery.after_register_s", &mut m);
+        self.after_client_register.put("delivery.after_client_register_s", &mut m);
         for (k, v) in [
             ("delivery.sessions.started", self.sessions_started),
             ("delivery.sessions.succeeded", self.sessions_succeeded),
@@ -304,13 +344,18 @@ impl Stats {
     }
 }
 
-/// A time-weighted average and peak of a level (queue length, store occupancy, ...).
+/// A time-weighted average and peak of a level (queue length, store occupancy, ...). The peak
+/// is kept per period (an hour, see [`Level::take_period_peak`]) so that each hour has its own;
+/// the peak since the reset is the largest of them.
 #[derive(Clone, Debug, Default)]
 pub struct Level {
     value: u64,
     area: f64,
     since: Time,
+    /// The peak of the periods closed since the reset.
     peak: u64,
+    /// The peak of the current period.
+    period_peak: u64,
 }
 
 impl Level {
@@ -319,8 +364,8 @@ impl Level {
         self.area += self.value as f64 * now.saturating_sub(self.since) as f64;
         self.since = now;
         self.value = v;
-        if v > self.peak {
-            self.peak = v;
+        if v > self.period_peak {
+            self.period_peak = v;
         }
     }
     #[inline]
@@ -331,14 +376,23 @@ impl Level {
     pub fn value(&self) -> u64 {
         self.value
     }
+    /// The peak since the reset.
     pub fn peak(&self) -> u64 {
-        self.peak
+        self.peak.max(self.period_peak)
+    }
+    /// Closes a period: returns its peak and starts the next at the current level.
+    pub fn take_period_peak(&mut self) -> u64 {
+        let p = self.period_peak;
+        self.peak = self.peak.max(p);
+        self.period_peak = self.value;
+        p
     }
     /// Restarts the statistics at `now` (end of warm-up), keeping the current level.
     pub fn reset(&mut self, now: Time) {
         self.area = 0.0;
         self.since = now;
         self.peak = self.value;
+        self.period_peak = self.value;
     }
     /// Time average over [start, now].
     pub fn time_avg(&self, start: Time, now: Time) -> f64 {
@@ -389,6 +443,10 @@ impl TimeSeries {
     pub fn push(&mut self, column: usize, v: f64) {
         self.columns[column].push(v);
     }
+    /// The values of a column so far.
+    pub fn values(&self, column: usize) -> &[f64] {
+        &self.columns[column]
+    }
     /// The columns that have values, by name.
     pub fn to_value(&self) -> Value {
         let by_name: BTreeMap<&str, &Vec<f64>> =
@@ -407,141 +465,4 @@ pub struct ConservationBroken {
     pub inflow: u64,
     pub outflow: u64,
     pub detail: String,
-}
-
-/// A server's columns in the time series, and its integrals at the last sample.
-struct ServerColumns {
-    name: String,
-    queue: usize,
-    utilisation: usize,
-    busy_area: f64,
-    queue_area: f64,
-}
-
-/// What a run measures over time: the measured window (from the end of warm-up), the time
-/// series, and at the end the metrics of results.json.
-pub struct Measurement {
-    interval: Time,
-    window_start: Time,
-    series: TimeSeries,
-    t_s: usize,
-    occupancy: usize,
-    bytes: usize,
-    per_minute: usize,
-    online: usize,
-    /// In node order, the server nodes only.
-    servers: Vec<ServerColumns>,
-}
-
-impl Measurement {
-    /// Sampling every `interval`, of the servers named (in node order).
-    pub fn new<'a>(interval: Time, servers: impl Iterator<Item = &'a str>) -> Measurement {
-        let mut series = TimeSeries::default();
-        let (t_s, occupancy, bytes, per_minute) = (
-            series.column("t_s"),
-            series.column("store.occupancy"),
-            series.column("store.bytes"),
-            series.column("delivery.per_minute"),
-        );
-        let online = series.column("workload.online_users");
-        let servers = servers
-            .map(|name| ServerColumns {
-                name: name.to_string(),
-                queue: series.column(format!("servers.{name}.queue")),
-                utilisation: series.column(format!("servers.{name}.utilisation")),
-                busy_area: 0.0,
-                queue_area: 0.0,
-            })
-            .collect();
-        Measurement { interval, window_start: 0, series, t_s, occupancy, bytes, per_minute, online, servers }
-    }
-
-    pub fn interval(&self) -> Time {
-        self.interval
-    }
-    pub fn window_start(&self) -> Time {
-        self.window_start
-    }
-
-    /// The end of warm-up: counters restart, levels restart their averages, and the stores'
-    /// contents become `pending_at_warmup` (messages, notifications).
-    pub fn warmup<'a>(
-        &mut self,
-        now: Time,
-        stats: &mut Stats,
-        servers: impl Iterator<Item = &'a mut ServerLoad>,
-        pending: (u64, u64),
-    ) {
-        // The time series run across warm-up: keep what the current sampling interval has
-        // accumulated so far, which the reset below would lose.
-        let deliveries = stats.deliveries_interval;
-        stats.reset(now);
-        stats.deliveries_interval = deliveries;
-        for (c, s) in self.servers.iter_mut().zip(servers) {
-            let busy = s.busy.area_until(now) - c.busy_area;
-            let queue = s.queue.area_until(now) - c.queue_area;
-            s.reset(now);
-            c.busy_area = -busy;
-            c.queue_area = -queue;
-        }
-        self.window_start = now;
-        stats.deferred.pending_at_warmup = pending.0;
-        stats.notifications.pending_at_warmup = pending.1;
-    }
-
-    /// A sample: the levels now, and per server the averages over the interval that ends now
-    /// (not snapshots: a queue that fills and drains between two samples still shows).
-    pub fn sample<'a>(&mut self, now: Time, stats: &mut Stats, servers: impl Iterator<Item = &'a ServerLoad>) {
-        let interval = self.interval as f64;
-        self.series.push(self.t_s, now as f64 / SEC as f64);
-        self.series.push(self.occupancy, stats.occupancy.value() as f64);
-        self.series.push(self.bytes, stats.bytes.value() as f64);
-        let per_min = stats.deliveries_interval as f64 * (60.0 * SEC as f64) / interval;
-        self.series.push(self.per_minute, per_min);
-        stats.deliveries_interval = 0;
-        self.series.push(self.online, stats.online_now as f64);
-        for (c, s) in self.servers.iter_mut().zip(servers) {
-            let area = s.busy.area_until(now);
-            let prev = std::mem::replace(&mut c.busy_area, area);
-            let util = ((area - prev).max(0.0) / (interval * s.workers as f64)).min(1.0);
-            let q_area = s.queue.area_until(now);
-            let q_prev = std::mem::replace(&mut c.queue_area, q_area);
-            self.series.push(c.queue, (q_area - q_prev).max(0.0) / interval);
-            self.series.push(c.utilisation, util);
-        }
-    }
-
-    /// The end of the run at `now`, with `pending` items still held: checks conservation and
-    /// returns the metrics (counters and servers; the engine adds `run.*`) and the time series.
-    pub fn finish<'a>(
-        self,
-        now: Time,
-        stats: &mut Stats,
-        servers: impl Iterator<Item = &'a ServerLoad>,
-        pending: (u64, u64),
-    ) -> Result<(Map<String, Value>, Value), ConservationBroken> {
-        stats.deferred.pending_at_end = pending.0;
-        stats.notifications.pending_at_end = pending.1;
-        for (kind, c) in [("deferred messages", stats.deferred), ("deferred notifications", stats.notifications)] {
-            if !c.holds() {
-                return Err(ConservationBroken {
-                    kind,
-                    inflow: c.inflow(),
-                    outflow: c.outflow(),
-                    detail: format!("{c:?}"),
-                });
-            }
-        }
-        let start = self.window_start;
-        let mut metrics = stats.to_metrics(start, now);
-        for (c, s) in self.servers.iter().zip(servers) {
-            let name = &c.name;
-            metrics
-                .insert(format!("servers.{name}.utilisation"), json!(s.busy.time_avg(start, now) / s.workers as f64));
-            metrics.insert(format!("servers.{name}.queue.peak"), json!(s.queue.peak()));
-            metrics.insert(format!("servers.{name}.queue.time_avg"), json!(s.queue.time_avg(start, now)));
-            metrics.insert(format!("servers.{name}.rejected_503"), json!(s.rejected_503));
-        }
-        Ok((metrics, self.series.to_value()))
-    }
 }
