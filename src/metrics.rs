@@ -5,6 +5,9 @@
 //! time from it and from the servers' [`ServerLoad`]: the end of warm-up, the samples of the
 //! time series, and at the end the metrics, after checking conservation.
 
+// MSER-5: where a series' initial transient ends, for choosing the warm-up.
+pub mod mser;
+
 use crate::engine::Time;
 use crate::protocol::{MsgKind, STATUS_CODES};
 use crate::units::{MS, SEC};
