@@ -134,7 +134,7 @@ fn a_pilot_too_short_gives_no_recommendation() {
 }
 
 #[test]
-fn a_slowly_filling_store_is_found() {
+fn a_slowly_filling_store_is_found_and_run_warns_about_it() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny();
     let mut args = vec!["warmup", model.as_str()];
@@ -149,4 +149,36 @@ fn a_slowly_filling_store_is_found() {
     let at = occ["truncation_s"].as_f64().unwrap();
     assert!(at >= 2.0 * 3600.0, "{occ}");
     assert_eq!(w["recommendation"]["configured_is_enough"], false);
+
+    // The same model in ddsim run: one warning line, naming the file; results and exit code as
+    // without it (-q prints nothing but errors, so it is silent).
+    let mut run = vec!["run", model.as_str()];
+    run.extend(SLOW_FILL);
+    let loud = ddsim(&[&run[..], &["--out", "loud"]].concat(), dir.path());
+    let quiet = ddsim(&[&run[..], &["--out", "quiet", "-q"]].concat(), dir.path());
+    assert_eq!((loud.status.code(), quiet.status.code()), (Some(0), Some(0)));
+    let stderr = String::from_utf8(loud.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let want = format!("warning: {model}: warm-up 30m is shorter than where store.occupancy settles (MSER-5: ");
+    assert!(stderr.starts_with(&want) && stderr.trim_end().ends_with("); see ddsim warmup"), "{stderr}");
+    assert!(quiet.stderr.is_empty());
+    let strip = |mut v: Value| {
+        v["metrics"].as_object_mut().unwrap().remove("run.wall_s");
+        v
+    };
+    assert_eq!(strip(read(&dir.path().join("loud/results.json"))), strip(read(&dir.path().join("quiet/results.json"))));
+
+    // With the warm-up it recommends, the run does not warn.
+    let rec = w["recommendation"]["warmup"].as_str().unwrap();
+    let set = format!("warmup={rec}");
+    let ok = ddsim(&[&run[..], &["--set", &set, "--out", "ok"]].concat(), dir.path());
+    assert!(ok.status.success() && ok.stderr.is_empty(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn run_of_tiny_as_shipped_does_not_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ddsim(&["run", &tiny(), "--out", "r"], dir.path());
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }

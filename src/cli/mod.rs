@@ -68,6 +68,14 @@ impl ModelArgs {
         Ok((model, seed))
     }
 
+    /// The model file as error and warning lines name it.
+    pub fn file(&self) -> String {
+        match &self.model {
+            Some(p) => p.display().to_string(),
+            None => "models/baseline.json (built-in)".to_string(),
+        }
+    }
+
     /// `params` of the results: the overrides as given.
     pub fn params(&self) -> serde_json::Value {
         serde_json::json!({ "set": self.sets })

@@ -1,7 +1,8 @@
 //! `ddsim run`: one model, once.
 
-use super::{Failure, ModelArgs, prepare_out, thousands, usage};
+use super::{Failure, ModelArgs, one_line, prepare_out, thousands, usage};
 use clap::Args;
+use ddsim::experiment::warmup::short_warmup;
 use ddsim::model::Model;
 use ddsim::output::write_json;
 use ddsim::sim::{RunOptions, run_model};
@@ -39,6 +40,10 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     }
     if !a.quiet {
         print_summary(&model, seed, &doc, &path);
+        // After the run, from its own series: results.json and the exit code stay as they are.
+        if let Some(w) = short_warmup(&model, &doc["timeseries"]) {
+            eprintln!("warning: {}: {}", one_line(&a.model.file()), w);
+        }
     }
     Ok(())
 }

@@ -308,7 +308,7 @@ pub fn short_warmup(model: &Model, timeseries: &Value) -> Option<String> {
     }
     let where_ = match s.truncation.verdict {
         Verdict::Settled => format!("MSER-5: {}", format_span(s.at_s)),
-        _ => format!("MSER-5: not settled within the run, still changing at {}", format_span(s.at_s)),
+        _ => format!("MSER-5: later than {}, the run is too short to tell where", format_span(s.at_s)),
     };
     Some(format!(
         "warm-up {} is shorter than where store.occupancy settles ({where_}); see ddsim warmup",
@@ -377,5 +377,13 @@ mod tests {
         assert!(occ.settled() && occ.at_s > 7200.0 && occ.at_s < 12.0 * 3600.0, "{occ:?}");
         assert_eq!(a.recommended_s(), Some(occ.at_s));
         assert_eq!(a.configured_is_enough(), Some(true));
+        // A store still filling at the end: MSER-5 cannot place the point, only bound it,
+        // and the bound (the end of the eligible half of the run) is far beyond 12 h too.
+        let rising: Vec<f64> = t.iter().map(|x| x / 60.0).collect();
+        let w = short_warmup(&m, &series(&t, &rising)).expect("a warning");
+        assert!(w.contains("(MSER-5: later than 1d 11h 50m, the run is too short to tell where)"), "{w}");
+        let a = Analysis::of(&m, 1, &series(&t, &rising));
+        assert_eq!((a.recommended_s(), a.at_least_s()), (Some(0.0), Some(129_000.0)));
+        assert_eq!(a.configured_is_enough(), Some(false));
     }
 }
