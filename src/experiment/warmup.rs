@@ -224,15 +224,19 @@ impl Analysis {
                 }
             })
             .collect();
-        let mut legend = vec![
-            (Style::Series, format!("sampled every {}", format_span(self.interval_s))),
-            (Style::Settles, "settles (MSER-5)".to_string()),
-        ];
+        // Only what the chart shows: a pilot too short to tell has no truncation points.
+        let settled = self.series.iter().any(|s| s.settled());
+        let mut legend = vec![(Style::Series, format!("sampled every {}", format_span(self.interval_s)))];
+        if settled {
+            legend.push((Style::Settles, "settles (MSER-5)".to_string()));
+        }
         if self.series.iter().any(|s| s.truncation.verdict == Verdict::NotSettled) {
             legend.push((Style::LowerBound, "not settled yet".to_string()));
         }
         legend.push((Style::Reference, "configured warm-up".to_string()));
-        legend.push((Style::Level, "mean after truncation".to_string()));
+        if settled {
+            legend.push((Style::Level, "mean after truncation".to_string()));
+        }
         let verdict = match (self.recommended_s(), self.at_least_s()) {
             (_, Some(l)) => format!("warm-up at least {}: not every series settled", format_span(l)),
             (Some(r), None) => format!("recommended warm-up {}", format_span(r)),
