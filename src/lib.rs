@@ -14,18 +14,19 @@
 //! - [`model`]: the model file: schema and defaults, dotted-path overrides, validation.
 //! - [`policy`]: retry policies and deferred-store limits, as the nodes apply them.
 //! - [`metrics`]: counters, histograms, time-weighted levels, the time series, warm-up and
-//!   conservation: everything a run measures.
+//!   conservation: everything a run measures; and MSER-5, where a series' transient ends.
 //! - [`network`]: the topology graph, routes, delays, loss, outages, TCP ordering.
 //! - [`servers`]: workers, service times and bounded queues of the server nodes; 503s.
 //! - [`workload`]: the world (users, groups, memberships, their placement on servers, the
 //!   routing rules), the group traffic, and the clocks of daily profiles.
 //! - [`nodes`]: one sans-IO state machine per network function — client (UE), registrar
 //!   (S-CSCF), participating function (PF), controlling function (CF) — behind one interface.
-//! - [`plot`]: drawing charts (plotters) with a bundled font.
+//! - [`plot`]: drawing charts (plotters) with a bundled font, and small multiples with marks.
 //! - [`trace`]: what a run captures of chosen users, and its exports: wire text, pcap, JSON
 //!   lines, ladder diagrams.
 //! - [`sim`]: one run: the event loop that drives the nodes and routes their messages.
-//! - [`experiment`]: sweeps of many runs, their summaries, and the charts of results on disk.
+//! - [`experiment`]: sweeps of many runs, their summaries, and the charts of results on disk;
+//!   the warm-up study of one model (a pilot run and MSER-5 on its time series).
 //!
 //! The command line (`src/cli/`, in the binary) sits on top of all of them.
 

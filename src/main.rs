@@ -31,6 +31,11 @@ enum Cmd {
         after_help = "Examples:\n  ddsim run\n  ddsim run models/tiny.json --seed 7 --out output/tiny-7\n  ddsim run models/baseline.json --set policy.store.per_session=50 --set horizon=1d"
     )]
     Run(cli::run::RunArgs),
+    /// A pilot run: where each main time series settles (MSER-5), against the configured warm-up.
+    #[command(
+        after_help = "Examples:\n  ddsim warmup models/tiny.json --out output/tiny-warmup\n  ddsim warmup models/baseline.json --set horizon=3d\n\nWrites DIR/warmup.json, DIR/warmup.svg and DIR/warmup.png (default DIR: output/<model name>/)."
+    )]
+    Warmup(cli::warmup::WarmupArgs),
     /// Run every point and replication of an experiment, in parallel; summarise with CIs.
     #[command(
         after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/retry-policies.json --threads 2 --out output/retry\n\nRe-running the same command resumes: runs already done are skipped."
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.cmd {
         Cmd::Run(a) => cli::run::cmd_run(a),
+        Cmd::Warmup(a) => cli::warmup::cmd_warmup(a),
         Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
         Cmd::Plot(a) => cli::plot::cmd_plot(a),
         Cmd::Trace(a) => cli::trace::cmd_trace(a),

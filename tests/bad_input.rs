@@ -442,3 +442,32 @@ fn rejected_run_leaves_an_existing_out_dir_as_it_was() {
     let line = fails(&["run", "bad.json", "--out", "keep"], &files);
     assert!(line.starts_with("error: bad.json: horizon: "), "{line}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// ddsim warmup: the same model loading as run, so the same lines, and nothing written
+
+#[test]
+fn warmup_names_an_unknown_model_field_as_run_does() {
+    let bad = tiny_with("/policy/store/per_sesion", json!(5));
+    let files = [("bad.json", bad.as_str())];
+    let line = fails(&["warmup", "bad.json", "--out", "w"], &files);
+    assert_eq!(line, fails(&["run", "bad.json", "--out", "w"], &files), "warmup and run must report alike");
+    assert!(line.starts_with("error: bad.json: policy.store.per_sesion: unknown field"), "{line}");
+}
+
+#[test]
+fn warmup_names_a_bad_set() {
+    let files = [("tiny.json", TINY)];
+    let line = fails(&["warmup", "tiny.json", "--set", "horizon=2x", "-q"], &files);
+    assert!(line.starts_with("error: tiny.json: --set horizon: "), "{line}");
+    let line = fails(&["warmup", "tiny.json", "--set", "metrics.sample_intervl=1m"], &files);
+    assert!(line.starts_with("error: tiny.json: --set metrics.sample_intervl: unknown path"), "{line}");
+    let line = fails(&["warmup", "tiny.json", "--set", "horizon"], &files);
+    assert_eq!(line, r#"error: --set expects path=value, got "horizon""#);
+}
+
+#[test]
+fn warmup_into_a_regular_file_is_rejected() {
+    let line = fails(&["warmup", "tiny.json", "--out", "f"], &[("tiny.json", TINY), ("f", "not a directory")]);
+    assert!(line.starts_with("error: f: cannot create directory"), "{line}");
+}

@@ -1,25 +1,20 @@
 //! `ddsim run`: one model, once.
 
-use super::{Failure, load_model, parse_sets, thousands, usage};
+use super::{Failure, ModelArgs, one_line, prepare_out, thousands, usage};
 use clap::Args;
+use ddsim::experiment::warmup::short_warmup;
 use ddsim::model::Model;
-use ddsim::output::{OutDir, write_json};
+use ddsim::output::write_json;
 use ddsim::sim::{RunOptions, run_model};
 use ddsim::units::format_duration_short;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Model file (JSON). Without it, the built-in default (models/baseline.json).
-    model: Option<PathBuf>,
-    /// Seed of the run (default: the model's `seed`).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Override a model field by its dotted path, with a JSON value: --set policy.store.per_session=50
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Output directory (default: output/<model name>/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -29,13 +24,9 @@ pub struct RunArgs {
 }
 
 pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
-    let sets = parse_sets(&a.sets)?;
-    let model = load_model(a.model.as_deref(), &sets)?;
-    let seed = a.seed.unwrap_or(model.seed);
-    let dir = a.out.clone().unwrap_or_else(|| Path::new("output").join(&model.name));
-    let out = OutDir::prepare(&dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
-    let params = json!({ "set": a.sets });
-    let (doc, _) = match run_model(&model, seed, params, RunOptions::default()) {
+    let (model, seed) = a.model.load()?;
+    let out = prepare_out(a.out.as_deref(), &model)?;
+    let (doc, _) = match run_model(&model, seed, a.model.params(), RunOptions::default()) {
         Ok(r) => r,
         Err(e) => {
             out.abandon();
@@ -49,6 +40,10 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     }
     if !a.quiet {
         print_summary(&model, seed, &doc, &path);
+        // After the run, from its own series: results.json and the exit code stay as they are.
+        if let Some(w) = short_warmup(&model, &doc["timeseries"]) {
+            eprintln!("warning: {}: {}", one_line(&a.model.file()), w);
+        }
     }
     Ok(())
 }

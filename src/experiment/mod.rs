@@ -6,10 +6,13 @@
 //!
 //! Everything is validated before the first run starts: every point's resolved model, every
 //! chart's parameters and metrics.
+//!
+//! `warmup` is the study of one model's warm-up: a pilot run and MSER-5 on its time series.
 
 pub mod charts;
 pub mod exec;
 pub mod summary;
+pub mod warmup;
 
 use crate::engine::rng::replication_seed;
 use crate::model::{Model, ModelError, Override, display_path, from_value, parse_json, read_json, reject_positional};

@@ -18,6 +18,9 @@ pub mod recovery;
 pub use delay::DelayHistogram;
 pub use measurement::Measurement;
 
+// MSER-5: where a series' initial transient ends, for choosing the warm-up.
+pub mod mser;
+
 use crate::engine::Time;
 use crate::protocol::{MsgKind, STATUS_CODES};
 use crate::units::{MS, SEC};

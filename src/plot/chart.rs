@@ -185,12 +185,12 @@ impl Chart {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub(super) fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
 /// Title and subtitle above the plot; returns the area below them.
-fn heading<DB: DrawingBackend>(
+pub(super) fn heading<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     subtitle: Option<&str>,
@@ -262,7 +262,7 @@ pub fn wrap(s: &str, width: usize) -> Vec<String> {
 /// Tick positions chosen here rather than by plotters, where plotters' would not read well:
 /// round durations on time axes, the data's own values on a sweep's numeric axis, every
 /// category. None: let plotters choose.
-fn custom_ticks(unit: &Unit, lo: f64, hi: f64, log: bool, data: &[f64]) -> Option<Vec<f64>> {
+pub(super) fn custom_ticks(unit: &Unit, lo: f64, hi: f64, log: bool, data: &[f64]) -> Option<Vec<f64>> {
     const NICE: [f64; 22] = [
         0.001, 0.01, 0.1, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
         10800.0, 21600.0, 43200.0, 86400.0, 172_800.0,

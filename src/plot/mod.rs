@@ -1,9 +1,11 @@
 //! Drawing charts (plotters): line charts with confidence intervals, CDFs, time series and
-//! bar charts (`chart`), and the bundled font that the charts and the ladder diagrams of
+//! bar charts (`chart`), small multiples of time series with labelled marks (`panels`), and
+//! the bundled font that the charts and the ladder diagrams of
 //! `trace` use. What to draw from results on disk is `experiment::charts`. Text is rendered with a bundled font (DejaVu Sans, `assets/fonts/`), so
 //! SVG and PNG output look the same on every machine and need no system font packages.
 
 pub mod chart;
+pub mod panels;
 
 use plotters::style::FontStyle;
 use std::sync::Once;
