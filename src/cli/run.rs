@@ -84,28 +84,17 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
             k("pending_at_end")
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:<23} p50 {}  p95 {}  p99 {}  max {}",
-        "delivery latency",
-        format_duration_short(n("delivery.latency_s.p50")),
-        format_duration_short(n("delivery.latency_s.p95")),
-        format_duration_short(n("delivery.latency_s.p99")),
-        format_duration_short(n("delivery.latency_s.max"))
-    );
+    // "p50 ..  p95 ..  p99 ..  max .." of a delay metric.
+    let quantiles = |metric: &str| {
+        let q = |s: &str| format_duration_short(n(&format!("{metric}.{s}")));
+        format!("p50 {}  p95 {}  p99 {}  max {}", q("p50"), q("p95"), q("p99"), q("max"))
+    };
+    let _ = writeln!(out, "  {:<23} {}", "delivery latency", quantiles("delivery.latency_s"));
     let busy = match doc["metrics"]["busy_hour.hour_of_day"].as_u64() {
         Some(h) => format!("busy hour {h:02}:00 ({} messages)", thousands(n("busy_hour.workload.messages"))),
         None => "no full hour for a busy hour".to_string(),
     };
-    let _ = writeln!(
-        out,
-        "  {:<23} p50 {}  p95 {}  p99 {}  max {}; {busy}",
-        "after registration",
-        format_duration_short(n("delivery.after_register_s.p50")),
-        format_duration_short(n("delivery.after_register_s.p95")),
-        format_duration_short(n("delivery.after_register_s.p99")),
-        format_duration_short(n("delivery.after_register_s.max"))
-    );
+    let _ = writeln!(out, "  {:<23} {}; {busy}", "after registration", quantiles("delivery.after_register_s"));
     let _ = writeln!(
         out,
         "  {:<23} started {}, succeeded {}, declined {}, interrupted {}, gave up {}; {} INVITEs ({:.2} per session, max {})",
