@@ -346,7 +346,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             }
             Event::Sample => {
                 let loads = self.servers.iter().flatten().map(|s| &s.load);
-                self.measurement.sample(self.now, &mut self.stats, loads);
+                self.measurement.sample(self.now, &mut self.stats, loads, self.devices.online_count());
                 let next = self.now + self.measurement.interval();
                 if next <= self.world.horizon {
                     self.queue.push(next, Event::Sample);
@@ -466,14 +466,8 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 Action::Send(p) => {
                     if !p.proxied {
                         self.stats.sent[p.msg.kind() as usize] += 1;
-                        match &p.msg {
-                            Msg::Sip(Sip::Response { status, .. }) => self.stats.count_response(*status),
-                            // For `delivery.after_client_register_s`: when the UE last asked to
-                            // be registered.
-                            Msg::Sip(Sip::Register { user, expires_s, .. }) if *expires_s > 0 => {
-                                self.devices.register_sent(*user, self.now)
-                            }
-                            _ => {}
+                        if let Msg::Sip(Sip::Response { status, .. }) = &p.msg {
+                            self.stats.count_response(*status);
                         }
                     }
                     let pos = at.unwrap_or(match p.src {

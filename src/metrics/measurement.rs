@@ -142,7 +142,14 @@ impl Measurement {
 
     /// A sample: the levels now, and per server the averages over the interval that ends now
     /// (not snapshots: a queue that fills and drains between two samples still shows).
-    pub fn sample<'a>(&mut self, now: Time, stats: &mut Stats, servers: impl Iterator<Item = &'a ServerLoad>) {
+    /// `online`: the devices switched on now.
+    pub fn sample<'a>(
+        &mut self,
+        now: Time,
+        stats: &mut Stats,
+        servers: impl Iterator<Item = &'a ServerLoad>,
+        online: u64,
+    ) {
         let interval = self.interval as f64;
         let per_minute = (60.0 * SEC as f64) / interval;
         self.series.push(self.t_s, now as f64 / SEC as f64);
@@ -156,7 +163,7 @@ impl Measurement {
         let area = stats.episodes_open.area_until(now);
         let prev = std::mem::replace(&mut self.in_progress_area, area);
         self.series.push(self.in_progress, (area - prev).max(0.0) / interval);
-        self.series.push(self.online, stats.online_now as f64);
+        self.series.push(self.online, online as f64);
         for (c, s) in self.servers.iter_mut().zip(servers) {
             let area = s.busy.area_until(now);
             let prev = std::mem::replace(&mut c.busy_area, area);

@@ -137,8 +137,6 @@ pub struct Stats {
     /// Copies of generated messages addressed to members whose device could not take them
     /// when the message was sent: the demand on the stores, which no policy can change.
     pub workload_deferred_demand: u64,
-    /// Devices switched on now (a level, not reset at warm-up).
-    pub online_now: u64,
     /// Deliveries since the last time-series sample.
     pub deliveries_interval: u64,
 }
@@ -206,7 +204,6 @@ impl Stats {
             workload_offline: 0,
             workload_offline_ungraceful: 0,
             workload_deferred_demand: 0,
-            online_now: 0,
             deliveries_interval: 0,
         }
     }
@@ -214,10 +211,8 @@ impl Stats {
     /// Starts the measured window at `now`: counters to zero, levels restart their averages.
     pub fn reset(&mut self, now: u64) {
         let (occ, bytes) = (std::mem::take(&mut self.occupancy), std::mem::take(&mut self.bytes));
-        let online = self.online_now;
         let episodes = std::mem::take(&mut self.episodes_open);
         *self = Stats::new();
-        self.online_now = online;
         self.occupancy = occ;
         self.bytes = bytes;
         self.episodes_open = episodes;

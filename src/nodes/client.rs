@@ -96,7 +96,6 @@ impl Clients {
         let r = &mut self.presence[i];
         let online = class.always_online || r.random::<f64>() < class.share_online_at(ctx.now);
         ctx.devices.set_online(u, online);
-        ctx.stats.online_now += online as u64;
         if !class.always_online {
             let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
             ctx.timer(class.period_end(ctx.now, d, online), Timer::Client(u, ClientTimer::Presence));
@@ -125,6 +124,8 @@ impl Clients {
             Msg::Sip(Sip::Register { user: u, expires_s, sip_instance, generation }),
         );
         if expires_s > 0 {
+            // For `delivery.after_client_register_s`: when the UE last asked to be registered.
+            ctx.devices.register_sent(u, ctx.now);
             self.deadlines.after(ctx, Owner::Clients, ctx.world.cfg.timer_b, (u, RegDeadline::Timeout(generation)));
         }
     }
@@ -232,13 +233,11 @@ impl Clients {
             }
             self.st[i].sessions.clear();
             ctx.devices.set_online(u, false);
-            ctx.stats.online_now -= 1;
         } else {
             let d = class.online.sample_u64(r);
             ctx.timer(class.period_end(ctx.now, d, true), Timer::Client(u, ClientTimer::Presence));
             ctx.stats.workload_online += 1;
             ctx.devices.set_online(u, true);
-            ctx.stats.online_now += 1;
             self.st[i].reg_failures = 0;
             let e = class.expiry_s;
             self.register(ctx, u, e);

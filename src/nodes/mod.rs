@@ -103,22 +103,22 @@ pub enum CfTimer {
     JoinTimeout(MemberId, u32),
 }
 
-/// Ground truth about the devices: whether each is switched on and attached, and when each
-/// last sent a REGISTER (not a de-REGISTER). The clients' presence process sets the first and
-/// the engine the second, as the REGISTER leaves; the engine delivers only to devices that are
-/// on. Network functions never act on it: the PF reads it only to measure, to classify what it
+/// Ground truth about the devices: whether each is switched on and attached (and how many
+/// are), and when each last sent a REGISTER (not a de-REGISTER). The clients set both; the
+/// engine delivers only to devices that are on. Network functions never act on it: the PF reads it only to measure, to classify what it
 /// stores (`deferred.offered` vs `deferred.queued_behind`) and to time deliveries from the
 /// client's REGISTER (`delivery.after_client_register_s`).
 #[derive(Clone, Debug)]
 pub struct Devices {
     online: Vec<bool>,
+    online_count: u64,
     register_sent: Vec<Time>,
 }
 
 impl Devices {
     /// `users` devices, all off.
     pub fn new(users: usize) -> Devices {
-        Devices { online: vec![false; users], register_sent: vec![0; users] }
+        Devices { online: vec![false; users], online_count: 0, register_sent: vec![0; users] }
     }
     #[inline]
     pub fn register_sent(&mut self, u: UserId, now: Time) {
@@ -133,9 +133,14 @@ impl Devices {
     pub fn is_online(&self, u: UserId) -> bool {
         self.online[u.0 as usize]
     }
+    /// Devices switched on now (`workload.online_users`).
+    pub fn online_count(&self) -> u64 {
+        self.online_count
+    }
     #[inline]
     pub fn set_online(&mut self, u: UserId, online: bool) {
-        self.online[u.0 as usize] = online;
+        let was = std::mem::replace(&mut self.online[u.0 as usize], online);
+        self.online_count = self.online_count + online as u64 - was as u64;
     }
 }
 
