@@ -11,7 +11,7 @@
 use crate::engine::queue::PendingEvents;
 use crate::engine::{EventQueue, Time};
 use crate::metrics::{ConservationBroken, Measurement, Stats};
-use crate::model::{EventSpec, Model, NodeKind};
+use crate::model::{EventSpec, Model, NodeKind, Start};
 use crate::network::Network;
 use crate::nodes::client::Clients;
 use crate::nodes::controlling::ControllingFunction;
@@ -21,6 +21,7 @@ use crate::nodes::{Action, Ctx, Devices, NetworkFunction, Owner, Timer};
 use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
 use crate::servers::{Admission, Server};
 use crate::trace::{Trace, TraceFilter, TraceKind};
+use crate::workload::prehistory::{self, Holder, UserStart};
 use crate::workload::{Traffic, World};
 use serde_json::{Map, Value, json};
 use std::hash::{Hash, Hasher};
@@ -151,6 +152,29 @@ pub struct Sim<Q: PendingEvents<Event> = EventQueue<Event>> {
     online_buf: Vec<(UserId, MemberId)>,
     cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     outages: Vec<(NodeId, Time, Time)>,
+    /// Each user's presence at time 0 after a steady-state start's prehistory.
+    starts: Option<Vec<UserStart>>,
+}
+
+/// The PFs' stores, as the prehistory of a steady-state start fills them.
+struct PfStores<'a>(&'a mut [NodeFn]);
+
+impl PfStores<'_> {
+    fn pf(&mut self, world: &World, u: UserId) -> &mut ParticipatingFunction {
+        match &mut self.0[world.user(u).pf.0 as usize] {
+            NodeFn::Pf(pf) => pf,
+            _ => unreachable!("a user's PF is a participating node"),
+        }
+    }
+}
+
+impl Holder for PfStores<'_> {
+    fn hold(&mut self, world: &World, m: MemberId, item: Item, arrived: i64) {
+        self.pf(world, world.member(m).user).prefill(world, m, item, arrived);
+    }
+    fn take_all(&mut self, world: &World, u: UserId, now: i64, out: &mut Vec<Item>) {
+        self.pf(world, u).take_prefilled(world, u, now, out);
+    }
 }
 
 impl Sim {
@@ -193,6 +217,8 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             })
             .collect();
         let events = outages.iter().map(|&(_, at, duration)| (at, at + duration)).collect();
+        let starts =
+            (model.start == Start::SteadyState).then(|| prehistory::run(model, &world, &mut PfStores(&mut nodes)));
         let server_names = model.topology.nodes.iter().filter(|n| n.kind != NodeKind::Access).map(|n| n.id.as_str());
         Sim {
             fns: Functions { clients: Clients::new(&world), nodes },
@@ -213,6 +239,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             online_buf: Vec::new(),
             cancel: opts.cancel.clone(),
             outages,
+            starts,
             world,
         }
     }
@@ -232,8 +259,9 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         }
         for u in 0..self.world.users.len() {
             let u = UserId(u as u32);
+            let given = self.starts.as_ref().map(|s| s[u.0 as usize]);
             self.drive(None, |f, ctx| {
-                let Some(registered_at) = f.clients.start(ctx, u) else { return };
+                let Some(registered_at) = f.clients.start(ctx, u, given) else { return };
                 // Online from the start: registered then, at the S-CSCF and at the PF.
                 let info = *ctx.world.user(u);
                 let class = ctx.world.class_of(u);
@@ -245,6 +273,21 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                     pf.preload_registered(ctx, u, class.sip_instance);
                 }
             });
+        }
+        if self.starts.is_some() {
+            for n in 0..self.fns.nodes.len() {
+                self.drive(Some(NodeId(n as u16)), |f, ctx| {
+                    if let NodeFn::Pf(pf) = &mut f.nodes[n] {
+                        pf.prefilled(ctx);
+                    }
+                });
+            }
+            if self.world.warmup == 0 {
+                // What the run found held is counted in, as a warm-up's leftovers are.
+                let (msgs, notes) = self.pending_by_kind();
+                self.stats.deferred.pending_at_warmup = msgs;
+                self.stats.notifications.pending_at_warmup = notes;
+            }
         }
         for g in 0..self.world.groups.len() {
             let g = GroupId(g as u32);

@@ -28,6 +28,12 @@ pub enum Stream {
     Retry = 7,
     /// A user's registration recovery back-off (id = user).
     Registration = 8,
+    /// The steady-state start's prehistory: a user's presence (id = user).
+    PrehistoryPresence = 9,
+    /// The prehistory: a user's disposition notifications (id = user).
+    PrehistoryBehaviour = 10,
+    /// The prehistory: a group's message traffic (id = group).
+    PrehistoryTraffic = 11,
 }
 
 /// SplitMix64 finaliser: spreads (seed, kind, id) over the 64-bit seed space.

@@ -20,6 +20,8 @@ pub struct Model {
     /// Simulated time. Statistics cover [warmup, horizon].
     pub horizon: Duration,
     pub warmup: Duration,
+    /// How the run starts: with empty stores, or in the steady state of the workload.
+    pub start: Start,
     pub seed: u64,
     pub sip: SipConfig,
     pub topology: Topology,
@@ -37,6 +39,7 @@ impl Default for Model {
             description: String::new(),
             horizon: d(DAY),
             warmup: d(HOUR),
+            start: Start::Empty,
             seed: 1,
             sip: SipConfig::default(),
             topology: Topology::default(),
@@ -467,6 +470,18 @@ impl Default for StorePolicy {
             ttl: Some(d(3 * DAY)),
         }
     }
+}
+
+/// The state a run starts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// Every store empty; each user's first period is a fresh draw.
+    Empty,
+    /// Presence and stores as in steady state: a prehistory of the workload (presence,
+    /// traffic, disposition notifications) before time 0 fills the stores under their limits
+    /// (`workload::prehistory`).
+    SteadyState,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use crate::protocol::{
     Addr, Dialog, Invite, Item, MemberId, Method, Msg, Msrp, Packet, Payload, Reason, Role, Session, Sip, UserId,
 };
 use crate::workload::World;
+use crate::workload::prehistory::UserStart;
 use rand::Rng as _;
 
 /// A deferred-delivery session as the client sees it.
@@ -90,15 +91,26 @@ impl Clients {
     /// Initial state at time 0, drawn from the stationary distribution so warm-up is short.
     /// Returns `Some(registered_at)` when the user starts online (already registered then), so
     /// the engine can pre-load the registrar and the PF with the same binding.
-    pub fn start(&mut self, ctx: &mut Ctx, u: UserId) -> Option<Time> {
+    /// With `given` (a steady-state start), the user is in the state its prehistory left:
+    /// online or not, until its period in progress ends.
+    pub fn start(&mut self, ctx: &mut Ctx, u: UserId, given: Option<UserStart>) -> Option<Time> {
         let class = ctx.world.class_of(u);
         let i = u.0 as usize;
         let r = &mut self.presence[i];
-        let online = class.always_online || r.random::<f64>() < class.share_online_at(ctx.now);
+        let online = match given {
+            Some(g) => g.online,
+            None => class.always_online || r.random::<f64>() < class.share_online_at(ctx.now),
+        };
         ctx.devices.set_online(u, online);
         if !class.always_online {
-            let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
-            ctx.timer(class.period_end(ctx.now, d, online), Timer::Client(u, ClientTimer::Presence));
+            let until = match given {
+                Some(g) => g.until,
+                None => {
+                    let d = if online { class.online.sample_u64(r) } else { class.offline.sample_u64(r) };
+                    class.period_end(ctx.now, d, online)
+                }
+            };
+            ctx.timer(until, Timer::Client(u, ClientTimer::Presence));
         }
         if !online {
             return None;

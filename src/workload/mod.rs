@@ -6,6 +6,7 @@
 //! participating nodes; groups round robin over the controlling nodes (so adding a server moves
 //! load predictably, DESIGN "The model").
 
+pub mod prehistory;
 pub mod profile;
 
 use crate::dist::Sampler;
@@ -414,6 +415,11 @@ pub struct MessageDraw {
 
 impl Traffic {
     pub fn new(model: &Model, seed: u64) -> Traffic {
+        Traffic::with_stream(model, seed, Stream::Traffic)
+    }
+
+    /// The same processes on other random streams (the steady-state start's prehistory).
+    pub fn with_stream(model: &Model, seed: u64, stream: Stream) -> Traffic {
         let gaps = match &model.groups.message_rate {
             MessageRate::Rate(r) => {
                 if r.0 > 0.0 {
@@ -432,7 +438,7 @@ impl Traffic {
             .as_ref()
             .map(|b| (b.on.compile().expect("validated"), b.off.compile().expect("validated")));
         let groups = (0..model.groups.count)
-            .map(|g| GroupTraffic { rng: rng::stream(seed, Stream::Traffic, g as u64), on: true, generation: 0 })
+            .map(|g| GroupTraffic { rng: rng::stream(seed, stream, g as u64), on: true, generation: 0 })
             .collect();
         let clock = model.groups.daily_profile.as_deref().map(DailyClock::traffic);
         Traffic { groups, gaps, bursty, clock }

@@ -205,7 +205,7 @@ impl ParticipatingFunction {
                         size: 300 + 80 * n as u32,
                     };
                     ctx.stats.gso_sent += 1;
-                    self.send_in_session(ctx, ml, Stored { item: gso, arrived: ctx.now, seq: u64::MAX });
+                    self.send_in_session(ctx, ml, Stored { item: gso, arrived: ctx.now as i64, seq: u64::MAX });
                 }
                 self.pump(ctx, ml);
             }
@@ -387,11 +387,12 @@ impl ParticipatingFunction {
         let done = t.inflight.pop_front().expect("front exists");
         if done.stored.item.is_stored_kind() {
             DeferredStore::release(ctx, &done.stored, Count::Delivered);
+            // Before 0 for what a steady-state start found held.
             let arrived = done.stored.arrived;
-            ctx.stats.record_latency(received_at.saturating_sub(arrived));
+            ctx.stats.record_latency((received_at as i64 - arrived).max(0) as u64);
             // From the registration that triggered the delivery, or from the item's arrival if
             // it came later (an item queued behind the delivery, DD-17).
-            let since = |from: Time| received_at.saturating_sub(from.max(arrived));
+            let since = |from: Time| (received_at as i64 - (from as i64).max(arrived)).max(0) as u64;
             ctx.stats.record_after_register(since(t.episode.registered), since(t.episode.client_registered));
             ctx.stats.deliveries_interval += 1;
         }

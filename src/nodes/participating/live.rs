@@ -97,7 +97,7 @@ impl ParticipatingFunction {
     /// A copy from the focus for a served user: deliver it live if the user can take it now
     /// and nothing older is waiting, else keep it (DD-17: behind whatever is pending).
     pub(super) fn copy_from_focus(&mut self, ctx: &mut Ctx, ml: usize, item: Item) {
-        let s = Stored { item, arrived: ctx.now, seq: self.store.arrival() };
+        let s = Stored { item, arrived: ctx.now as i64, seq: self.store.arrival() };
         let m = self.members[ml].id;
         let u = ctx.world.member(m).user;
         let ul = Self::ul(ctx, u);

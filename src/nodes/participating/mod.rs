@@ -117,8 +117,12 @@ impl ParticipatingFunction {
     /// Where a membership's items are counted in the store.
     #[inline]
     fn slot(ctx: &Ctx, m: MemberId) -> Slot {
-        let mi = ctx.world.member(m);
-        Slot { session: mi.pf_local as usize, user: ctx.world.user(mi.user).pf_local as usize }
+        Self::slot_in(ctx.world, m)
+    }
+    #[inline]
+    fn slot_in(world: &World, m: MemberId) -> Slot {
+        let mi = world.member(m);
+        Slot { session: mi.pf_local as usize, user: world.user(mi.user).pf_local as usize }
     }
 
     /// MSRP chunks of an item (`policy.msrp_chunk_size`).
@@ -170,6 +174,25 @@ impl ParticipatingFunction {
         pu.registered = true;
         pu.reachable = true;
         pu.sip_instance = sip_instance;
+    }
+
+    // ----- the steady-state start (workload::prehistory) -----
+
+    /// Holds an item of the prehistory for membership `m`, under the store's limits.
+    pub fn prefill(&mut self, world: &World, m: MemberId, item: Item, arrived: i64) {
+        self.store.prefill(world, m, Self::slot_in(world, m), item, arrived);
+    }
+    /// Hands everything held for `u` to it, in the prehistory, at `now`.
+    pub fn take_prefilled(&mut self, world: &World, u: UserId, now: i64, out: &mut Vec<Item>) {
+        for &m in world.memberships(u) {
+            self.store.take_prefilled(world, Self::slot_in(world, m), now, out);
+        }
+    }
+    /// Time 0: what the prehistory left held enters the run (occupancy, TTL timers).
+    pub fn prefilled(&mut self, ctx: &mut Ctx) {
+        let world = ctx.world;
+        let members = self.members.iter().map(|pm| (pm.id, Self::slot_in(world, pm.id)));
+        self.store.prefilled(ctx, self.id, members);
     }
 
     // ----- inputs -----

@@ -10,14 +10,16 @@
 use crate::engine::Time;
 use crate::nodes::{Ctx, PfTimer, Timer};
 use crate::protocol::{Item, MemberId, NodeId};
+use crate::workload::World;
 use std::collections::VecDeque;
 
-/// A copy held for a user: what it is, when it reached the PF, and its arrival number (which
-/// orders everything the PF ever received).
+/// A copy held for a user: what it is, when it reached the PF (ticks; before 0 for what a
+/// steady-state start found held), and its arrival number (which orders everything the PF
+/// ever received).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stored {
     pub item: Item,
-    pub arrived: Time,
+    pub arrived: i64,
     pub seq: u64,
 }
 
@@ -161,20 +163,44 @@ impl DeferredStore {
             ctx.stats.occupancy.add(ctx.now, 1);
             ctx.stats.bytes.add(ctx.now, size as i64);
         }
-        // Per session, per user, per server: make room (drop_oldest) or refuse (drop_newest).
-        let drop_oldest = ctx.world.cfg.store.drop_oldest;
+        let world = ctx.world;
+        if !self.make_room(world, m, slot, size, |old| Self::release(ctx, &old, Count::DroppedOverflow)) {
+            return Self::release(ctx, &s, Count::DroppedOverflow);
+        }
+        self.insert(world, slot, s);
+        self.arm_ttl(ctx, pf, m, slot.session);
+    }
+
+    /// Per session, per user, per server: makes room for `size` bytes more (drop_oldest,
+    /// handing each victim to `dropped`), or returns false (drop_newest: the newcomer is
+    /// refused).
+    fn make_room(
+        &mut self,
+        world: &World,
+        m: MemberId,
+        slot: Slot,
+        size: u64,
+        mut dropped: impl FnMut(Stored),
+    ) -> bool {
+        let drop_oldest = world.cfg.store.drop_oldest;
         for scope in [Scope::Session, Scope::User, Scope::Server] {
-            while !self.fits(ctx, scope, slot, size) {
-                match self.oldest(ctx, scope, m, slot) {
+            while !self.fits(world, scope, slot, size) {
+                match self.oldest(world, scope, m, slot) {
                     Some(victim) if drop_oldest => {
                         if let Some(old) = self.pop_front(victim) {
-                            Self::release(ctx, &old, Count::DroppedOverflow);
+                            dropped(old);
                         }
                     }
-                    _ => return Self::release(ctx, &s, Count::DroppedOverflow),
+                    _ => return false,
                 }
             }
         }
+        true
+    }
+
+    /// Puts an item that fits into its session queue, in arrival order.
+    fn insert(&mut self, world: &World, slot: Slot, s: Stored) {
+        let size = s.item.size as u64;
         let q = &mut self.sessions[slot.session];
         match q.items.front() {
             Some(f) if s.seq < f.seq => q.items.push_front(s),
@@ -186,7 +212,7 @@ impl DeferredStore {
         u.bytes += size;
         self.server.items += 1;
         self.server.bytes += size;
-        let lim = &ctx.world.cfg.store;
+        let lim = &world.cfg.store;
         if lim.per_server != u64::MAX || lim.per_server_bytes != u64::MAX {
             self.fifo.push_back((slot.session as u32, slot.user as u32, s.seq));
             if self.fifo.len() > 2 * self.server.items as usize + 1024 {
@@ -194,12 +220,54 @@ impl DeferredStore {
                 self.fifo.retain(|&(q, _, seq)| holds(&sessions[q as usize], seq));
             }
         }
-        self.arm_ttl(ctx, pf, m, slot.session);
+    }
+
+    /// The steady-state start's prehistory holds an item (arrived before 0): what is older
+    /// than the TTL at its arrival has expired unseen, and the limits apply as in the run, but
+    /// nothing is counted: the run counts what is held at its start (see `prefilled`).
+    pub fn prefill(&mut self, world: &World, m: MemberId, slot: Slot, item: Item, arrived: i64) {
+        self.expire_unseen(world, slot.session, slot.user, arrived);
+        if self.make_room(world, m, slot, item.size as u64, |_| {}) {
+            let s = Stored { item, arrived, seq: self.arrival() };
+            self.insert(world, slot, s);
+        }
+    }
+
+    /// Drops, uncounted, what a session holds that is older than the TTL at `now` (prehistory
+    /// time).
+    fn expire_unseen(&mut self, world: &World, session: usize, user: usize, now: i64) {
+        let Some(ttl) = world.cfg.store.ttl else { return };
+        let slot = Slot { session, user };
+        while self.sessions[session].items.front().is_some_and(|f| f.arrived + ttl as i64 <= now) {
+            self.pop_front(slot);
+        }
+    }
+
+    /// The prehistory hands a session's items to its user, who came online at `now`
+    /// (what the TTL took first is gone).
+    pub fn take_prefilled(&mut self, world: &World, slot: Slot, now: i64, out: &mut Vec<Item>) {
+        self.expire_unseen(world, slot.session, slot.user, now);
+        while let Some(s) = self.pop_front(slot) {
+            out.push(s.item);
+        }
+    }
+
+    /// The prehistory is over: what expired by time 0 goes, the rest enters the run's
+    /// occupancy and gets its TTL timers.
+    pub fn prefilled(&mut self, ctx: &mut Ctx, pf: NodeId, members: impl Iterator<Item = (MemberId, Slot)>) {
+        for (m, slot) in members {
+            let session = slot.session;
+            self.expire_unseen(ctx.world, session, slot.user, ctx.now as i64);
+            let q = &self.sessions[session];
+            ctx.stats.occupancy.add(ctx.now, q.items.len() as i64);
+            ctx.stats.bytes.add(ctx.now, q.bytes as i64);
+            self.arm_ttl(ctx, pf, m, session);
+        }
     }
 
     /// Whether one more item of `size` bytes fits in `scope`.
-    fn fits(&self, ctx: &Ctx, scope: Scope, slot: Slot, size: u64) -> bool {
-        let lim = &ctx.world.cfg.store;
+    fn fits(&self, world: &World, scope: Scope, slot: Slot, size: u64) -> bool {
+        let lim = &world.cfg.store;
         let (used, items, bytes) = match scope {
             Scope::Session => {
                 let q = &self.sessions[slot.session];
@@ -213,18 +281,16 @@ impl DeferredStore {
 
     /// The session holding the oldest item of `scope`: the session itself, the user's session
     /// whose head is oldest, or the server's oldest by insertion order.
-    fn oldest(&mut self, ctx: &Ctx, scope: Scope, m: MemberId, slot: Slot) -> Option<Slot> {
+    fn oldest(&mut self, w: &World, scope: Scope, m: MemberId, slot: Slot) -> Option<Slot> {
         match scope {
             Scope::Session => (!self.is_empty(slot.session)).then_some(slot),
-            Scope::User => {
-                let w = ctx.world;
-                w.memberships(w.member(m).user)
-                    .iter()
-                    .map(|m| w.member(*m).pf_local as usize)
-                    .filter(|&q| !self.is_empty(q))
-                    .min_by_key(|&q| self.sessions[q].items[0].seq)
-                    .map(|session| Slot { session, user: slot.user })
-            }
+            Scope::User => w
+                .memberships(w.member(m).user)
+                .iter()
+                .map(|m| w.member(*m).pf_local as usize)
+                .filter(|&q| !self.is_empty(q))
+                .min_by_key(|&q| self.sessions[q].items[0].seq)
+                .map(|session| Slot { session, user: slot.user }),
             Scope::Server => {
                 while let Some(&(q, user, seq)) = self.fifo.front() {
                     if holds(&self.sessions[q as usize], seq) {
@@ -249,7 +315,8 @@ impl DeferredStore {
         if let Some(f) = q.items.front() {
             q.ttl_armed = true;
             q.ttl_generation += 1;
-            ctx.timer((f.arrived + ttl).max(ctx.now), Timer::Pf(pf, PfTimer::Ttl(m, q.ttl_generation)));
+            let due = (f.arrived + ttl as i64).max(ctx.now as i64) as Time;
+            ctx.timer(due, Timer::Pf(pf, PfTimer::Ttl(m, q.ttl_generation)));
         }
     }
 
@@ -265,7 +332,7 @@ impl DeferredStore {
         }
         q.ttl_armed = false;
         while let Some(f) = self.sessions[slot.session].items.front() {
-            if f.arrived + ttl > ctx.now {
+            if f.arrived + ttl as i64 > ctx.now as i64 {
                 break;
             }
             let s = self.pop_front(slot).expect("front exists");
