@@ -47,7 +47,7 @@ prop_compose! {
                workers in 1..4u32, queue in 1..60u32, window in 1..9u32, chunk in 64..4096u32,
                t1 in 100.0..2000.0f64, horizon in 1800.0..10800.0f64, warmup in 0.0..1.0f64,
                gso in any::<bool>(), unsub in any::<bool>(), expiry in 120.0..3600.0f64,
-               seed in 0..1000u64) -> Value {
+               seed in 0..1000u64, steady in any::<bool>()) -> Value {
         let sum = answer.0 + answer.1 + answer.2 + 1e-9;
         let (a, d) = (answer.0 / sum, answer.1 / sum);
         let offline_dist = if lognormal {
@@ -64,6 +64,7 @@ prop_compose! {
         };
         json!({
             "name": "prop", "horizon": dur(horizon), "warmup": dur(horizon * warmup * 0.5), "seed": seed,
+            "start": if steady { "steady_state" } else { "empty" },
             "sip": {"t1": dur(t1 / 1000.0)},
             "topology": {
                 "nodes": [{"id": "ran", "kind": "access"}, node("scscf", "registrar"),

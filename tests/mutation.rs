@@ -376,6 +376,7 @@ fn wrong_tag(g: &mut Gen, key: &str) -> Value {
         ],
         "jitter" => &[json!("FULL"), json!("random"), json!(""), json!("none"), json!("decorrelated"), json!(1)],
         "overflow" => &[json!("drop_middle"), json!("dropOldest"), json!(""), json!("drop_newest"), json!(null)],
+        "start" => &[json!("steady"), json!("SteadyState"), json!(""), json!("empty"), json!("steady_state"), json!(1)],
         "dist" => &[json!("gamma"), json!(""), json!("EXP"), json!("normal"), json!("exp "), json!("weibull")],
         "of" => &[json!("messages"), json!(""), json!("notifications")],
         "metric" | "y" => &[
@@ -627,8 +628,8 @@ fn mutate(g: &mut Gen, doc: &mut Value, kind: DocKind) -> Option<String> {
         // A wrong enum tag or name.
         7 => {
             let keys = [
-                "kind", "jitter", "overflow", "dist", "of", "metric", "x", "y", "series", "class", "node", "from",
-                "to", "access", "id", "name",
+                "kind", "jitter", "overflow", "start", "dist", "of", "metric", "x", "y", "series", "class", "node",
+                "from", "to", "access", "id", "name",
             ];
             let ps = with_key(doc, &keys);
             if ps.is_empty() {
@@ -1317,7 +1318,15 @@ fn mean_of<Q: Quantity>(d: &Dist<Q>) -> Option<f64> {
 /// huge is never built. Validation accepts such models today (4e9 users pass `ddsim check`):
 /// refusing them is a separate issue; here they are validated and not run.
 fn run_cost(m: &Model) -> Result<f64, String> {
-    let h = m.horizon.secs_f64();
+    // A steady-state start first replays presence over 7 days and traffic over whole days
+    // covering the TTL, at no more than a run's cost per simulated second.
+    use ddsim::workload::prehistory::{PRESENCE_SPAN, traffic_span};
+    let (presence_before, traffic_before) = match m.start {
+        ddsim::model::Start::SteadyState => (PRESENCE_SPAN as f64, traffic_span(m) as f64),
+        ddsim::model::Start::Empty => (0.0, 0.0),
+    };
+    let run_h = m.horizon.secs_f64();
+    let (presence_h, h) = (run_h + presence_before / SEC as f64, run_h + traffic_before / SEC as f64);
     let users: u64 = m.population.iter().map(|c| c.users as u64).sum();
     let groups = m.groups.count as f64;
     if users > 5_000 || m.groups.count > 2_000 {
@@ -1330,10 +1339,10 @@ fn run_cost(m: &Model) -> Result<f64, String> {
     if memberships > 50_000.0 {
         return Err(format!("size: {memberships} memberships"));
     }
-    if h > 7.0 * 86400.0 || m.topology.nodes.len() > 64 || m.topology.links.len() > 256 || m.events.len() > 100 {
+    if run_h > 7.0 * 86400.0 || m.topology.nodes.len() > 64 || m.topology.links.len() > 256 || m.events.len() > 100 {
         return Err("size: horizon, nodes, links or events".into());
     }
-    let samples = h / m.metrics.sample_interval.secs_f64();
+    let samples = run_h / m.metrics.sample_interval.secs_f64();
     if samples > 20_000.0 {
         return Err(format!("{samples:.0} samples"));
     }
@@ -1364,7 +1373,7 @@ fn run_cost(m: &Model) -> Result<f64, String> {
         if refresh < 1.0 {
             return Err(format!("registration refresh every {refresh}s"));
         }
-        cost += c.users as f64 * h / refresh * 12.0;
+        cost += c.users as f64 * run_h / refresh * 12.0;
         if !c.always_online {
             let (on, off) = (mean_of(&c.online), mean_of(&c.offline));
             let (Some(on), Some(off)) = (on, off) else { return Err("presence without a finite mean".into()) };
@@ -1372,7 +1381,7 @@ fn run_cost(m: &Model) -> Result<f64, String> {
             if cycle <= 0.0 {
                 return Err("presence cycle of 0s".into());
             }
-            cost += c.users as f64 * h / cycle * 2.0 * (40.0 + 30.0 * per_user);
+            cost += c.users as f64 * presence_h / cycle * 2.0 * (40.0 + 30.0 * per_user);
         }
     }
     let rate = match &m.groups.message_rate {

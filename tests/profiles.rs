@@ -143,7 +143,7 @@ fn the_share_online_follows_the_presence_profile_as_predicted() {
 fn a_policy_never_changes_the_workload_drawn_with_or_without_a_profile() {
     // Every feedback path on (declines, BYEs, replies, IMDNs, ungraceful exits, overload in
     // storm): what happens to the messages differs between policies, the workload may not, and
-    // neither may the demand on the stores.
+    // neither may the demand on the stores; from empty stores or from a steady-state start.
     let profile = [
         format!("groups.daily_profile={}", json_list(&TRAFFIC)),
         format!("population[0].presence_profile={}", json_list(&PRESENCE)),
@@ -157,8 +157,11 @@ fn a_policy_never_changes_the_workload_drawn_with_or_without_a_profile() {
     let cases: [(&str, &[&str], &[u64]); 2] =
         [("models/tiny.json", &[], &[1, 2, 3, 11]), ("models/storm.json", &["horizon=4h"], &[1])];
     for (file, base, seeds) in cases {
-        for with_profile in [false, true] {
+        for (with_profile, start) in
+            [(false, "empty"), (true, "empty"), (false, "steady_state"), (true, "steady_state")]
+        {
             let mut sets: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+            sets.push(format!("start={start}"));
             if with_profile {
                 sets.extend(profile.iter().cloned());
             }
@@ -176,7 +179,11 @@ fn a_policy_never_changes_the_workload_drawn_with_or_without_a_profile() {
                 let mut moved = false;
                 for p in policies {
                     let doc = run(&load(file, &[sets.clone(), vec![p.to_string()]].concat()), seed);
-                    assert_eq!(workload(&doc), workload(&reference), "{file} seed {seed} profile {with_profile}: {p}");
+                    assert_eq!(
+                        workload(&doc),
+                        workload(&reference),
+                        "{file} seed {seed} profile {with_profile} {start}: {p}"
+                    );
                     moved |= doc["metrics"]["deferred.delivered"] != reference["metrics"]["deferred.delivered"];
                 }
                 assert!(moved, "{file} seed {seed}: no policy changed what happened (the test would prove nothing)");

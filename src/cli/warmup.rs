@@ -14,6 +14,9 @@ pub struct WarmupArgs {
     /// Output directory for warmup.json, warmup.svg and warmup.png (default: output/<model name>/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Pilot runs to average, sample by sample, before MSER-5 (seeds SEED, SEED+1, ...).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    replications: u32,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -22,7 +25,7 @@ pub struct WarmupArgs {
 pub fn cmd_warmup(a: WarmupArgs) -> Result<(), Failure> {
     let (model, seed) = a.model.load()?;
     let out = prepare_out(a.out.as_deref(), &model)?;
-    let (doc, analysis) = match pilot(&model, seed, a.model.params()) {
+    let (timeseries, analysis) = match pilot(&model, seed, a.replications, a.model.params()) {
         Ok(r) => r,
         Err(e) => {
             out.abandon();
@@ -30,7 +33,7 @@ pub fn cmd_warmup(a: WarmupArgs) -> Result<(), Failure> {
         }
     };
     let report = analysis.to_json(&model, a.model.params());
-    let chart = analysis.chart(&doc["timeseries"]);
+    let chart = analysis.chart(&timeseries);
     let files = match write_outputs(&out.path, &report, &chart) {
         Ok(f) => f,
         Err(e) => {
@@ -63,9 +66,9 @@ fn print_report(a: &Analysis, files: &[PathBuf]) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(
         o,
-        "ddsim warmup: {} (seed {}): pilot of {}, {} samples every {}; MSER-5 on batches of 5 samples",
+        "ddsim warmup: {} ({}): pilot of {}, {} samples every {}; MSER-5 on batches of 5 samples",
         a.model,
-        a.seed,
+        a.seeds_text(),
         format_span(a.horizon_s),
         a.samples,
         format_span(a.interval_s)

@@ -11,7 +11,7 @@
 //! which is where a truncation point is placed: always a sampling instant.
 
 use crate::metrics::mser::{BATCH, MIN_BATCHES, Truncation, Verdict, mser5};
-use crate::model::{Model, NodeKind};
+use crate::model::{Model, NodeKind, Start};
 use crate::output::write_json;
 use crate::plot::chart::Unit;
 use crate::plot::panels::{Mark, Panel, PanelChart, Style};
@@ -58,7 +58,10 @@ impl SeriesWarmup {
 #[derive(Clone, Debug)]
 pub struct Analysis {
     pub model: String,
+    /// The first pilot's seed; the others follow it.
     pub seed: u64,
+    /// Pilot runs whose series were averaged.
+    pub replications: usize,
     pub horizon_s: f64,
     pub interval_s: f64,
     pub samples: usize,
@@ -86,8 +89,8 @@ fn column(timeseries: &Value, name: &str) -> Vec<f64> {
 }
 
 impl Analysis {
-    /// Analyses the `timeseries` of a run of `model` with `seed`.
-    pub fn of(model: &Model, seed: u64, timeseries: &Value) -> Analysis {
+    /// Analyses the `timeseries` of `replications` runs of `model` from `seed` on (averaged).
+    pub fn of(model: &Model, seed: u64, replications: usize, timeseries: &Value) -> Analysis {
         let t_s = column(timeseries, "t_s");
         let series = main_series(model, timeseries)
             .iter()
@@ -96,11 +99,20 @@ impl Analysis {
         Analysis {
             model: model.name.clone(),
             seed,
+            replications,
             horizon_s: model.horizon.secs_f64(),
             interval_s: model.metrics.sample_interval.secs_f64(),
             samples: t_s.len(),
             configured_s: model.warmup.secs_f64(),
             series,
+        }
+    }
+
+    /// `seed 1`, or `mean of 5 runs, seeds 1-5`.
+    pub fn seeds_text(&self) -> String {
+        match self.replications {
+            0 | 1 => format!("seed {}", self.seed),
+            n => format!("mean of {n} runs, seeds {}-{}", self.seed, self.seed.wrapping_add(n as u64 - 1)),
         }
     }
 
@@ -171,6 +183,9 @@ impl Analysis {
                 "horizon": duration_text(self.horizon_s),
                 "sample_interval_s": self.interval_s,
                 "samples": self.samples,
+                "replications": self.replications,
+                "seeds": (0..self.replications as u64).map(|r| self.seed.wrapping_add(r)).collect::<Vec<_>>(),
+                "averaged": "sample by sample over the replications (Welch's procedure)",
             },
             "series": series,
             "recommendation": {
@@ -245,8 +260,8 @@ impl Analysis {
         PanelChart {
             title: format!("Warm-up of {}: where each series settles (MSER-5)", self.model),
             subtitle: Some(format!(
-                "seed {}, pilot of {}; {verdict}; configured {}",
-                self.seed,
+                "{}, pilot of {}; {verdict}; configured {}",
+                self.seeds_text(),
                 format_span(self.horizon_s),
                 format_span(self.configured_s)
             )),
@@ -291,11 +306,38 @@ pub fn format_span(secs: f64) -> String {
     if parts.is_empty() { "0s".to_string() } else { parts.join(" ") }
 }
 
-/// A pilot run of `model` with `seed` and its analysis; returns the results document too.
-pub fn pilot(model: &Model, seed: u64, params: Value) -> Result<(Value, Analysis), RunError> {
-    let (doc, _) = run_model(model, seed, params, RunOptions::default())?;
-    let analysis = Analysis::of(model, seed, &doc["timeseries"]);
-    Ok((doc, analysis))
+/// The pilot runs of `model`, seeds `seed..seed + replications` (each the run `ddsim run
+/// --seed` gives), in parallel, and the analysis of their series averaged sample by sample.
+/// Averaging over replications is Welch's procedure (Law & Kelton): it keeps the transient,
+/// which every replication shares, and cancels the slow random fluctuations that one
+/// replication shows and MSER-5 would take for one. Returns the averaged series too.
+pub fn pilot(model: &Model, seed: u64, replications: u32, params: Value) -> Result<(Value, Analysis), RunError> {
+    use rayon::prelude::*;
+    let runs: Vec<Value> = (0..replications.max(1) as u64)
+        .into_par_iter()
+        .map(|r| run_model(model, seed.wrapping_add(r), params.clone(), RunOptions::default()).map(|(d, _)| d))
+        .collect::<Result<_, _>>()?;
+    let timeseries = mean_series(runs.iter().map(|d| &d["timeseries"]));
+    let analysis = Analysis::of(model, seed, runs.len(), &timeseries);
+    Ok((timeseries, analysis))
+}
+
+/// The mean of several runs' `timeseries`, column by column and sample by sample (the runs
+/// of one model share their sampling instants).
+fn mean_series<'a>(runs: impl Iterator<Item = &'a Value>) -> Value {
+    let mut sums: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut n = 0.0;
+    for ts in runs {
+        n += 1.0;
+        for name in ts.as_object().into_iter().flat_map(|cols| cols.keys()) {
+            let col = column(ts, name);
+            let acc = sums.entry(name.clone()).or_insert_with(|| vec![0.0; col.len()]);
+            for (a, x) in acc.iter_mut().zip(col) {
+                *a += x;
+            }
+        }
+    }
+    sums.into_iter().map(|(name, sum)| (name, json!(sum.iter().map(|x| x / n).collect::<Vec<_>>()))).collect()
 }
 
 /// `ddsim run`'s check of its own warm-up: a warning (without the file) when the store
@@ -303,7 +345,15 @@ pub fn pilot(model: &Model, seed: u64, params: Value) -> Result<(Value, Analysis
 /// later than twice the warm-up and than the warm-up plus two sampling intervals. A series
 /// that has not settled within the run counts by its lower bound, and gets the warning too
 /// when even that is that far beyond. Nothing is said when the run is too short to tell.
+///
+/// Nor after a steady-state start: its stores hold at time 0 what they hold in steady state,
+/// so there is no filling to find, and on one run MSER-5 would take the store's slow random
+/// fluctuation (about a day, with heavy-tailed absences) for a transient. Whether such a start
+/// still has one is a question for replications averaged (`ddsim warmup --replications`).
 pub fn short_warmup(model: &Model, timeseries: &Value) -> Option<String> {
+    if model.start == Start::SteadyState {
+        return None;
+    }
     let t_s = column(timeseries, "t_s");
     let s = SeriesWarmup::of("store.occupancy", &t_s, &column(timeseries, "store.occupancy"));
     let (w, dt) = (model.warmup.secs_f64(), model.metrics.sample_interval.secs_f64());
@@ -376,7 +426,7 @@ mod tests {
         assert!(w.starts_with("warm-up 1h is shorter than where store.occupancy settles (MSER-5: "), "{w}");
         m.warmup = d("12h");
         assert_eq!(short_warmup(&m, &ts), None);
-        let a = Analysis::of(&m, 1, &ts);
+        let a = Analysis::of(&m, 1, 1, &ts);
         let occ = &a.series[0];
         assert!(occ.settled() && occ.at_s > 7200.0 && occ.at_s < 12.0 * 3600.0, "{occ:?}");
         assert_eq!(a.recommended_s(), Some(occ.at_s));
@@ -386,8 +436,11 @@ mod tests {
         let rising: Vec<f64> = t.iter().map(|x| x / 60.0).collect();
         let w = short_warmup(&m, &series(&t, &rising)).expect("a warning");
         assert!(w.contains("(MSER-5: later than 1d 11h 50m, the run is too short to tell where)"), "{w}");
-        let a = Analysis::of(&m, 1, &series(&t, &rising));
+        let a = Analysis::of(&m, 1, 1, &series(&t, &rising));
         assert_eq!((a.recommended_s(), a.at_least_s()), (Some(0.0), Some(129_000.0)));
         assert_eq!(a.configured_is_enough(), Some(false));
+        // A steady-state start has no filling to warn about.
+        m.start = Start::SteadyState;
+        assert_eq!(short_warmup(&m, &series(&t, &rising)), None);
     }
 }

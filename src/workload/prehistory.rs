@@ -26,11 +26,12 @@
 //! the time a delivery takes; their effect settles within the length of a delivery, which is
 //! the warm-up the start still needs.
 //!
-//! `H` is whole days (so that daily profiles line up): the store's TTL rounded up, or seven
-//! days without a TTL (an item older than that is rare in any store with a per-session limit).
-//! Everything is drawn from streams of its own, so the run's workload from time 0 on is the
-//! same whether it starts empty or in steady state, and no policy changes any prehistory draw
-//! of presence or traffic.
+//! Presence is replayed over a prehistory of seven days, whatever the policies, so that no
+//! policy changes the presence a run starts in (common random numbers). Traffic, and so what
+//! is held, only over its last whole days that cover the store's TTL (all seven without a TTL,
+//! or with a longer one): anything older has expired by time 0. An item older than seven days
+//! is rare in any store with a per-session limit. Everything is drawn from streams of its own,
+//! so the run's workload from time 0 on is the same whether it starts empty or in steady state.
 
 use super::{Traffic, World};
 use crate::engine::Time;
@@ -58,9 +59,14 @@ pub struct UserStart {
     pub until: Time,
 }
 
-/// The prehistory's length for a model: whole days covering the store's TTL, or seven days.
-pub fn length(model: &Model) -> Time {
-    let h = model.policy.store.ttl.map_or(7 * DAY, |t| t.0.min(7 * DAY));
+/// How long presence is replayed before time 0: long against any absence that matters, and
+/// the same for every policy.
+pub const PRESENCE_SPAN: Time = 7 * DAY;
+
+/// How long traffic is replayed before time 0 (at most [`PRESENCE_SPAN`]): whole days (so
+/// that daily profiles line up) covering the store's TTL.
+pub fn traffic_span(model: &Model) -> Time {
+    let h = model.policy.store.ttl.map_or(PRESENCE_SPAN, |t| t.0.min(PRESENCE_SPAN));
     h.div_ceil(DAY).max(1) * DAY
 }
 
@@ -102,7 +108,7 @@ pub fn run(model: &Model, world: &World, holder: &mut impl Holder) -> Vec<UserSt
     let seed = world.seed;
     let mut p = Prehistory {
         world,
-        h: length(model),
+        h: PRESENCE_SPAN,
         online: vec![true; n],
         next_flip: vec![Time::MAX; n],
         period: vec![0; n],
@@ -116,7 +122,7 @@ pub fn run(model: &Model, world: &World, holder: &mut impl Holder) -> Vec<UserSt
         taken: vec![],
         online_buf: vec![],
     };
-    p.init();
+    p.init(PRESENCE_SPAN - traffic_span(model));
     while let Some(Reverse((t, _, ev))) = p.queue.pop() {
         match ev {
             Ev::Flip(u) => p.flip(t, u, holder),
@@ -151,7 +157,8 @@ impl Prehistory<'_> {
         }
     }
 
-    fn init(&mut self) {
+    /// Presence from the start of the prehistory, traffic from `traffic_from` on.
+    fn init(&mut self, traffic_from: Time) {
         let w = self.world;
         for u in 0..w.users.len() {
             let class = w.class_of(UserId(u as u32));
@@ -168,7 +175,7 @@ impl Prehistory<'_> {
         }
         for g in 0..w.groups.len() {
             let g = GroupId(g as u32);
-            let (first, toggle) = self.traffic.start(g, 0);
+            let (first, toggle) = self.traffic.start(g, traffic_from);
             if let Some(t) = first {
                 self.push(t, Ev::Message(g, self.traffic.generation(g)));
             }
