@@ -3,6 +3,8 @@
 //! do not disturb the workload (common random numbers), Timer B behaves as RFC 3261 says, and
 //! the storm model overloads its PF.
 
+mod common;
+use common::{assert_conserved, metric as m};
 use ddsim::model::{Model, Override};
 use ddsim::nodes::{PfTimer, Timer};
 use ddsim::protocol::*;
@@ -19,25 +21,6 @@ fn load(file: &str, sets: &[&str]) -> Model {
 
 fn run(model: &Model, opts: RunOptions) -> (Value, RunOutput) {
     run_model(model, model.seed, Value::Null, opts).unwrap_or_else(|e| panic!("{}: {e}", model.name))
-}
-
-fn m(doc: &Value, k: &str) -> f64 {
-    doc["metrics"][k].as_f64().unwrap_or_else(|| panic!("no metric {k}"))
-}
-
-/// Conservation, recomputed from the published metrics (the run also checks it internally).
-fn assert_conserved(doc: &Value) {
-    for p in ["deferred", "notifications"] {
-        let g = |f: &str| m(doc, &format!("{p}.{f}"));
-        let inflow = g("pending_at_warmup") + g("offered") + g("queued_behind");
-        let outflow = g("delivered")
-            + g("discarded_decline")
-            + g("discarded_bye")
-            + g("dropped_overflow")
-            + g("expired")
-            + g("pending_at_end");
-        assert_eq!(inflow, outflow, "{p}: conservation");
-    }
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! `pending_at_warmup` and conservation holds exactly; the store limits and the TTL apply to
 //! what the prehistory leaves; and no policy changes the workload drawn.
 
+mod common;
+use common::{assert_conserved, metric as m};
 use ddsim::model::{Model, Override};
 use ddsim::sim::{RunOptions, run_model};
 use serde_json::Value;
@@ -16,24 +18,6 @@ fn load(file: &str, sets: &[&str]) -> Model {
 
 fn run(model: &Model, seed: u64) -> Value {
     run_model(model, seed, Value::Null, RunOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", model.name)).0
-}
-
-fn m(doc: &Value, k: &str) -> f64 {
-    doc["metrics"][k].as_f64().unwrap_or_else(|| panic!("no metric {k}"))
-}
-
-fn assert_conserved(doc: &Value) {
-    for p in ["deferred", "notifications"] {
-        let g = |f: &str| m(doc, &format!("{p}.{f}"));
-        let inflow = g("pending_at_warmup") + g("offered") + g("queued_behind");
-        let outflow = g("delivered")
-            + g("discarded_decline")
-            + g("discarded_bye")
-            + g("dropped_overflow")
-            + g("expired")
-            + g("pending_at_end");
-        assert_eq!(inflow, outflow, "{p}: conservation");
-    }
 }
 
 /// The baseline's behaviour at a thirtieth of its size and on faster time scales (absences

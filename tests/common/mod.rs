@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Every path under `root` (relative to it), directories included: what a command left behind.
+#[allow(dead_code)] // not every test crate that includes this module takes snapshots
 pub fn snapshot(root: &Path) -> BTreeSet<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -17,4 +18,26 @@ pub fn snapshot(root: &Path) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
     walk(root, root, &mut out);
     out
+}
+
+/// A metric of a results document, as a number.
+#[allow(dead_code)] // not every test crate that includes this module reads metrics
+pub fn metric(doc: &serde_json::Value, k: &str) -> f64 {
+    doc["metrics"][k].as_f64().unwrap_or_else(|| panic!("no metric {k}"))
+}
+
+/// Conservation, recomputed from the published metrics (the run also checks it internally).
+#[allow(dead_code)]
+pub fn assert_conserved(doc: &serde_json::Value) {
+    for p in ["deferred", "notifications"] {
+        let g = |f: &str| metric(doc, &format!("{p}.{f}"));
+        let inflow = g("pending_at_warmup") + g("offered") + g("queued_behind");
+        let outflow = g("delivered")
+            + g("discarded_decline")
+            + g("discarded_bye")
+            + g("dropped_overflow")
+            + g("expired")
+            + g("pending_at_end");
+        assert_eq!(inflow, outflow, "{p}: conservation");
+    }
 }
