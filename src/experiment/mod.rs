@@ -312,26 +312,12 @@ impl Experiment {
 
     /// Every metric name a run of point `p` produces (to check chart declarations).
     pub fn metric_names(&self, p: usize) -> BTreeSet<String> {
-        let model = &self.points[p].model;
-        let mut names: BTreeSet<String> = crate::metrics::Stats::new().to_metrics(0, 1).keys().cloned().collect();
-        for n in model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
-            for s in ["utilisation", "queue.peak", "queue.time_avg", "rejected_503"] {
-                names.insert(format!("servers.{}.{s}", n.id));
-            }
-        }
-        names.extend(crate::metrics::hourly::busy_hour_names(&self.server_names(p)));
-        names.extend((0..model.events.len()).map(|i| format!("events.{i}.recovery_s")));
-        for s in ["events", "sim_time_s", "window_s", "wall_s", "peak_pending_events", "users", "groups", "memberships"]
-        {
-            names.insert(format!("run.{s}"));
-        }
-        names
+        metric_names(&self.points[p].model)
     }
 
     /// The server nodes of point `p`, in node order.
     fn server_names(&self, p: usize) -> Vec<String> {
-        let nodes = &self.points[p].model.topology.nodes;
-        nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access).map(|n| n.id.clone()).collect()
+        server_names(&self.points[p].model)
     }
 
     /// Columns of the hourly series of a run of point `p` (besides `t_s`, `hour_of_day` and
@@ -459,6 +445,28 @@ impl Experiment {
         }
         Ok(())
     }
+}
+
+/// Every metric name a run of `model` produces (to check chart and plan declarations).
+pub fn metric_names(model: &Model) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = crate::metrics::Stats::new().to_metrics(0, 1).keys().cloned().collect();
+    for n in server_names(model) {
+        for s in ["utilisation", "queue.peak", "queue.time_avg", "rejected_503"] {
+            names.insert(format!("servers.{n}.{s}"));
+        }
+    }
+    names.extend(crate::metrics::hourly::busy_hour_names(&server_names(model)));
+    names.extend((0..model.events.len()).map(|i| format!("events.{i}.recovery_s")));
+    for s in ["events", "sim_time_s", "window_s", "wall_s", "peak_pending_events", "users", "groups", "memberships"] {
+        names.insert(format!("run.{s}"));
+    }
+    names
+}
+
+/// The server nodes of `model`, in node order.
+pub fn server_names(model: &Model) -> Vec<String> {
+    let nodes = &model.topology.nodes;
+    nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access).map(|n| n.id.clone()).collect()
 }
 
 /// Turns an error in a point's model into one about the experiment file: which entry of
