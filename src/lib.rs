@@ -27,6 +27,8 @@
 //! - [`sim`]: one run: the event loop that drives the nodes and routes their messages.
 //! - [`experiment`]: sweeps of many runs, their summaries, and the charts of results on disk;
 //!   the warm-up study of one model (a pilot run and MSER-5 on its time series).
+//! - [`plan`]: capacity plans: the least capacity that meets service targets, searched over
+//!   candidates decided by sequential replications.
 //!
 //! The command line (`src/cli/`, in the binary) sits on top of all of them.
 
@@ -46,3 +48,4 @@ pub mod plot;
 pub mod trace;
 pub mod sim;
 pub mod experiment;
+pub mod plan;

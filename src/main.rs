@@ -41,6 +41,11 @@ enum Cmd {
         after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/retry-policies.json --threads 2 --out output/retry\n\nRe-running the same command resumes: runs already done are skipped."
     )]
     Sweep(cli::sweep::SweepArgs),
+    /// The least capacity that meets service targets: search one or two variables with sequential replications.
+    #[command(
+        after_help = "Examples:\n  ddsim plan experiments/store-plan.json\n  ddsim plan experiments/store-plan.json --threads 2 --out output/store-plan\n\nExit codes: 0 with an answer, 3 when no value within the bounds meets the targets, 2 bad input,\n1 a failed run, 130 interrupted. Re-running the same command re-uses every run already done."
+    )]
+    Plan(cli::plan::PlanArgs),
     /// Draw the charts of a sweep or run directory (SVG and PNG) into DIR/charts/.
     #[command(after_help = "Examples:\n  ddsim plot output/quickstart\n  ddsim plot output/baseline")]
     Plot(cli::plot::PlotArgs),
@@ -49,7 +54,7 @@ enum Cmd {
         after_help = "Examples:\n  ddsim trace models/tiny.json --users 3 --pcap tiny.pcap --jsonl tiny.jsonl\n  ddsim trace models/tiny.json --users 1 --from 1h --to 1h30m --ladder story.svg\n\nThe capture opens in Wireshark: SIP on UDP 5060, MSRP on TCP 2855, virtual time from 1970-01-01."
     )]
     Trace(cli::trace::TraceArgs),
-    /// Validate model and experiment files without running them.
+    /// Validate model, experiment and plan files without running them.
     #[command(after_help = "Example:\n  ddsim check models/*.json experiments/*.json")]
     Check {
         /// Model or experiment files to validate.
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run::cmd_run(a),
         Cmd::Warmup(a) => cli::warmup::cmd_warmup(a),
         Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
+        Cmd::Plan(a) => cli::plan::cmd_plan(a),
         Cmd::Plot(a) => cli::plot::cmd_plot(a),
         Cmd::Trace(a) => cli::trace::cmd_trace(a),
         Cmd::Check { files } => cli::check::cmd_check(&files),

@@ -1,13 +1,27 @@
-//! `ddsim check`: validate model and experiment files without running them.
+//! `ddsim check`: validate model, experiment and plan files without running them.
 
 use super::{Failure, one_line};
 use ddsim::experiment::Experiment;
 use ddsim::model::{Model, ModelError, read_json};
+use ddsim::plan::Plan;
 use std::path::{Path, PathBuf};
 
 /// Checks one file, model or experiment (told apart by content), and describes it.
 fn check(f: &Path) -> Result<String, ModelError> {
     let v = read_json(f)?;
+    if Plan::is_plan(&v) {
+        let p = Plan::load(f)?;
+        let vars: Vec<String> = p.vars.iter().map(|v| format!("{} ({} values)", v.path, v.domain.len())).collect();
+        return Ok(format!(
+            "ok: {} (plan \"{}\": {}; {} targets; {} to {} replications per candidate)",
+            f.display(),
+            p.spec.name,
+            vars.join(" x "),
+            p.targets.len(),
+            p.min_reps,
+            p.max_reps
+        ));
+    }
     if Experiment::is_experiment(&v) {
         let e = Experiment::load(f)?;
         return Ok(format!(

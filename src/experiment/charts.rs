@@ -220,7 +220,14 @@ fn line_charts(
                 Some(s) => format!("{}={name}", data.dims[s].1),
                 None => String::new(),
             };
-            series_list.push(Series { name: label, points, markers: true, steps: false, band: false });
+            series_list.push(Series {
+                name: label,
+                points,
+                markers: true,
+                steps: false,
+                band: false,
+                points_only: false,
+            });
         }
         let t = title.map(str::to_string).unwrap_or_else(|| format!("{y} against {}", data.dims[xd].1));
         let x_label = format!("{}{}", data.dims[xd].0, unit_suffix(&x_unit));
@@ -308,6 +315,7 @@ fn cdf_charts(
                 markers: false,
                 steps: true,
                 band: false,
+                points_only: false,
             });
         }
         charts.push((
@@ -365,7 +373,14 @@ fn timeseries_chart(title: &str, subtitle: Option<String>, curves: Vec<(String, 
         log_y: false,
         series: curves
             .into_iter()
-            .map(|(name, points)| Series { name, points, markers: false, steps: false, band: false })
+            .map(|(name, points)| Series {
+                name,
+                points,
+                markers: false,
+                steps: false,
+                band: false,
+                points_only: false,
+            })
             .collect(),
         y_from_zero: true,
     })
@@ -409,7 +424,7 @@ fn profile_chart(data: &SweepData, metric: &str, title: Option<&str>) -> Chart {
                     Some((hod as f64, st.mean, ci))
                 })
                 .collect();
-            Series { name: p.id.clone(), points, markers: false, steps: false, band: true }
+            Series { name: p.id.clone(), points, markers: false, steps: false, band: true, points_only: false }
         })
         .collect();
     let y_unit = unit_of(metric);
@@ -603,6 +618,7 @@ pub fn run_charts(doc: &Value) -> Vec<(String, Chart)> {
                 markers: false,
                 steps: true,
                 band: false,
+                points_only: false,
             }],
             y_from_zero: true,
         }),

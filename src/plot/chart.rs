@@ -113,6 +113,8 @@ pub struct Series {
     /// Draw the 95% intervals as a shaded band around the line (profiles) rather than as error
     /// bars at the markers.
     pub band: bool,
+    /// Markers without a line joining them (a scatter, such as a plan's feasibility map).
+    pub points_only: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -471,7 +473,9 @@ macro_rules! line_body {
             } else {
                 pts.clone()
             };
-            chart.draw_series(LineSeries::new(line, col.stroke_width(2))).map_err(err)?;
+            if !s.points_only {
+                chart.draw_series(LineSeries::new(line, col.stroke_width(2))).map_err(err)?;
+            }
             if s.markers && !s.band {
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, col.filled()))).map_err(err)?;
                 chart
