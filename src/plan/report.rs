@@ -46,7 +46,7 @@ fn bound_text(plan: &Plan, t: usize) -> String {
     )
 }
 
-/// A number for sentences: four significant digits, plain where that reads well.
+/// A number for sentences: four significant digits, written out in full.
 pub fn num(v: f64) -> String {
     if !v.is_finite() {
         return "-".into();
@@ -55,10 +55,10 @@ pub fn num(v: f64) -> String {
         return "0".into();
     }
     let a = v.abs();
-    if !(1e-3..1e6).contains(&a) {
+    if !(1e-6..1e9).contains(&a) {
         return format!("{v:.3e}");
     }
-    let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    let digits = (3 - a.log10().floor() as i32).clamp(0, 9) as usize;
     let s = format!("{v:.digits$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
