@@ -70,6 +70,13 @@ pub struct VariableSpec {
     pub values: Option<Vec<i64>>,
     #[serde(default = "unit_cost")]
     pub cost: f64,
+    /// The search stops narrowing once the answer is known to within this (default 1).
+    #[serde(default = "unit_resolution")]
+    pub resolution: i64,
+}
+
+fn unit_resolution() -> i64 {
+    1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,6 +132,7 @@ pub struct Variable {
     pub name: String,
     pub domain: Domain,
     pub cost: f64,
+    pub resolution: i64,
 }
 
 /// Which side of its threshold a target wants the metric on.
@@ -346,7 +354,10 @@ impl Plan {
             if !(s.cost.is_finite() && s.cost > 0.0) {
                 return Err(err(at("cost"), format!("must be a positive number, got {}", s.cost)));
             }
-            vars.push(Variable { path: s.path.clone(), name, domain, cost: s.cost });
+            if s.resolution < 1 {
+                return Err(err(at("resolution"), format!("must be at least 1, got {}", s.resolution)));
+            }
+            vars.push(Variable { path: s.path.clone(), name, domain, cost: s.cost, resolution: s.resolution });
         }
         if vars.len() == 2 && vars[0].domain.len() > MAX_FIRST_OF_TWO {
             return Err(err(

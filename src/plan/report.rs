@@ -248,19 +248,23 @@ pub fn charts(plan: &Plan, ev: &Evaluator, out: &Outcome, dir: &Path) -> Result<
             let thr = target.bound.threshold();
             let top = points.iter().filter_map(|p| p.2.map(|c| c.1).or(Some(p.1))).fold(thr, f64::max);
             let mut series = vec![
-                scatter(format!("mean, {pct}% interval"), points, false),
+                scatter(format!("mean, {pct}% interval"), points.clone(), false),
                 line(
                     format!("threshold ({} {})", target.bound.word(), num(thr)),
                     vec![(x_range.0, thr), (x_range.1, thr)],
                 ),
             ];
-            if let Some(a) = &out.answer {
-                series.push(line(
-                    format!("answer: {} = {}", var.name, a[0]),
-                    vec![(a[0] as f64, 0.0), (a[0] as f64, top)],
-                ));
+            // The answer: its own marker over the candidate's.
+            if let Some(c) = out.answer.as_ref().map(|a| &ev.evaluated[a]) {
+                let st = &c.stats[t];
+                let ci = st.ci_low.is_finite().then_some((st.ci_low, st.ci_high));
+                let name = format!("answer: {} = {}", var.name, c.values[0]);
+                series.push(scatter(name, vec![(c.values[0] as f64, st.mean, ci)], true));
             }
             let share = target.metric.contains('/') || target.metric.ends_with("utilisation");
+            // Values far above a small threshold (a loss share) on a log axis, or the region
+            // that decides would be a sliver at the bottom.
+            let log_y = thr > 0.0 && top / thr > 20.0 && points.iter().any(|p| p.1 > 0.0);
             charts.push(Chart::Line(LineChart {
                 title: format!("{}: {}", plan.spec.name, target.metric),
                 subtitle: Some(format!(
@@ -272,9 +276,9 @@ pub fn charts(plan: &Plan, ev: &Evaluator, out: &Outcome, dir: &Path) -> Result<
                 x_unit: Unit::Count,
                 y_unit: if share { Unit::Share } else { Unit::Count },
                 log_x,
-                log_y: false,
+                log_y,
                 series,
-                y_from_zero: true,
+                y_from_zero: !log_y,
             }));
         }
     } else {

@@ -6,8 +6,8 @@
 //! whether anything is feasible), then bisect between the last infeasible and the first
 //! feasible value. A range of 1..5000 costs about 2·log2 of the answer candidates, and the
 //! candidates far from the answer are cheap: their intervals clear the threshold with the first
-//! replications. The value just below the answer is always evaluated (the bisection ends on
-//! it), so the result can say which target fails there.
+//! replications. The value just below the answer (at the resolution) is always evaluated (the
+//! bisection ends on it), so the result can say which target fails there.
 //!
 //! With two variables, the first is walked through its values in increasing order and the
 //! second is searched at each, below the previous answer (monotone: more of the first never
@@ -16,8 +16,13 @@
 //! rest is inferred, not run. The cheapest frontier point by cost is the answer.
 //!
 //! The evidence is checked against the assumption afterwards: a candidate feasible where one
-//! with more of every variable is not, or a target measurably worse (paired over common
-//! replications, at the plan's confidence) with more capacity, is reported.
+//! with more of every variable is not, or a target measurably worse with more capacity
+//! (paired over common replications, at the plan's confidence, by more than 1% of its
+//! threshold), is reported.
+//!
+//! A variable's `resolution` (default 1) ends the bisection once the bracket is that narrow:
+//! near the threshold neighbouring values differ by less than the runs can tell, and each
+//! would take the most replications to stay undecided.
 
 use super::decide::{Feasibility, interval};
 use super::exec::{Evaluator, PlanError};
@@ -55,10 +60,10 @@ pub fn run(ev: &mut Evaluator) -> Result<Outcome, PlanError> {
     match plan.vars.len() {
         1 => {
             let n = plan.vars[0].domain.len();
-            match smallest(ev, &[], n - 1)? {
-                Some(i) => {
+            match smallest_with_below(ev, &[], n - 1)? {
+                Some((i, below)) => {
                     out.answer = Some(vec![plan.vars[0].domain.at(i)]);
-                    out.below = (i > 0).then(|| vec![plan.vars[0].domain.at(i - 1)]);
+                    out.below = below.map(|b| vec![plan.vars[0].domain.at(b)]);
                 }
                 None => out.at_max = Some(vec![plan.vars[0].domain.at(n - 1)]),
             }
@@ -100,6 +105,15 @@ pub fn run(ev: &mut Evaluator) -> Result<Outcome, PlanError> {
 /// The smallest index of the last variable, at most `hi`, whose candidate (after `prefix`)
 /// is feasible; `None` if not even `hi` is.
 fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize) -> Result<Option<usize>, PlanError> {
+    smallest_with_below(ev, prefix, hi).map(|r| r.map(|(good, _)| good))
+}
+
+/// As `smallest`, with the largest index evaluated below the answer (`None` at the bottom).
+fn smallest_with_below(
+    ev: &mut Evaluator,
+    prefix: &[i64],
+    hi: usize,
+) -> Result<Option<(usize, Option<usize>)>, PlanError> {
     let plan = ev.plan;
     let var = &plan.vars[prefix.len()];
     let at = |i: usize| -> Vec<i64> { prefix.iter().copied().chain([var.domain.at(i)]).collect() };
@@ -107,7 +121,7 @@ fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize) -> Result<Option<usiz
     let label = |lo: String, hi: String| format!("{fixed}{} in ({lo}, {hi}]", var.name);
     ev.bracket = label("-".into(), var.domain.at(hi).to_string());
     if ev.feasible(&at(0))? {
-        return Ok(Some(0));
+        return Ok(Some((0, None)));
     }
     // Gallop: 1, 2, 4, ... above the smallest value, then the largest.
     let (mut bad, mut step) = (0usize, 1usize);
@@ -123,9 +137,9 @@ fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize) -> Result<Option<usiz
         bad = x;
         step *= 2;
     };
-    // Bisect (bad, good].
+    // Bisect (bad, good] down to the resolution.
     let mut good = good;
-    while good - bad > 1 {
+    while good - bad > 1 && var.domain.at(good) - var.domain.at(bad) > var.resolution {
         let mid = bad + (good - bad) / 2;
         ev.bracket = label(var.domain.at(bad).to_string(), var.domain.at(good).to_string());
         if ev.feasible(&at(mid))? {
@@ -134,7 +148,7 @@ fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize) -> Result<Option<usiz
             bad = mid;
         }
     }
-    Ok(Some(good))
+    Ok(Some((good, Some(bad))))
 }
 
 /// Evidence against "more capacity never hurts" among the candidates evaluated.
@@ -176,9 +190,12 @@ fn contradictions(plan: &Plan, ev: &Evaluator) -> Vec<String> {
                     continue;
                 }
                 let (mean, _, lo, hi) = interval(&d, plan.spec.confidence);
+                // Measurably worse, and by a margin that matters against the threshold (1% of
+                // it): a utilisation that rises by 10^-5 with a larger store is not news.
+                let material = 0.01 * target.bound.threshold().abs();
                 let worse = match target.bound {
-                    Bound::Max(_) => lo > 0.0,
-                    Bound::Min(_) => hi < 0.0,
+                    Bound::Max(_) => lo > 0.0 && mean > material,
+                    Bound::Min(_) => hi < 0.0 && -mean > material,
                 };
                 if worse {
                     out.push(format!(
