@@ -45,6 +45,7 @@ use common::snapshot;
 use ddsim::dist::{Dist, Quantity};
 use ddsim::experiment::Experiment;
 use ddsim::model::{MessageRate, Model, ModelError, Override, RetryPolicy, all_paths, display_path, set_path};
+use ddsim::plan::Plan;
 use ddsim::sim::{RunOptions, run_model};
 use ddsim::units::{SEC, parse_duration, parse_rate, parse_size};
 use rand::{Rng, SeedableRng};
@@ -1600,6 +1601,7 @@ fn mutated_models_are_valid_or_name_a_field() {
 fn experiment_bases() -> Vec<(String, Value, PathBuf)> {
     let mut out: Vec<(String, Value, PathBuf)> = shipped("experiments")
         .into_iter()
+        .filter(|(_, text)| !Plan::is_plan(&serde_json::from_str(text).unwrap()))
         .map(|(name, text)| {
             (format!("experiments/{name}"), serde_json::from_str(&text).unwrap(), root().join("experiments"))
         })
@@ -1692,6 +1694,91 @@ fn mutated_experiments_are_valid_or_name_a_field() {
         experiment_case(&case, dir, &mut t);
     }
     t.finish("mutated experiments", cases);
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process: plans (the plan files among experiments/)
+
+fn plan_bases() -> Vec<(String, Value, PathBuf)> {
+    let out: Vec<(String, Value, PathBuf)> = shipped("experiments")
+        .into_iter()
+        .map(|(name, text)| {
+            (format!("experiments/{name}"), serde_json::from_str(&text).unwrap(), root().join("experiments"))
+        })
+        .filter(|(_, v, _)| Plan::is_plan(v))
+        .collect();
+    assert!(!out.is_empty(), "no plan among experiments/*.json");
+    // A small plan over models/tiny.json, whose candidates are cheap enough to run.
+    let mut out = out;
+    out.push((
+        "tiny-plan.json".into(),
+        serde_json::json!({
+            "name": "tiny-plan", "model": "../models/tiny.json", "set": {"horizon": "3h", "warmup": "30m"},
+            "search": [{"path": "policy.store.per_session", "min": 1, "max": 50},
+                       {"path": "topology.nodes[2].workers", "values": [1, 2, 4]}],
+            "targets": [{"metric": "deferred.dropped_overflow/deferred.offered", "max": 0.05},
+                        {"metric": "servers.pf*.utilisation", "max": 0.7}],
+            "replications": {"min": 2, "max": 4}, "seed": 3
+        }),
+        root().join("experiments"),
+    ));
+    for (name, v, dir) in &out {
+        Plan::from_value(v, name, dir).unwrap_or_else(|e| panic!("base plan: {e}"));
+    }
+    out
+}
+
+/// A mutated plan: valid (and then every corner of its search space a valid model), or
+/// refused in one line naming the file and a real path, never a panic.
+fn plan_case(case: &Case, dir: &Path, t: &mut Tally) {
+    let Ok(v) = ddsim::model::parse_json(&case.text, &case.file) else {
+        t.count("rejected: (json)");
+        return;
+    };
+    match catch_unwind(AssertUnwindSafe(|| Plan::from_value(&v, &case.file, dir))) {
+        Err(p) => t.fail(case.report(&format!("Plan::from_value panicked: {}", panic_text(&*p)))),
+        Ok(Err(e)) => {
+            let mut x = experiment_expect(&case.file, &v, dir);
+            x.missing_required = v.is_object()
+                && ["name", "model", "search", "targets", "replications"].iter().any(|k| v.get(k).is_none());
+            t.count(format!("rejected: {}", path_class(&e)));
+            if let Err(why) = check_error(&e, &x) {
+                t.fail(case.report(&why));
+            }
+        }
+        Ok(Ok(plan)) => {
+            let first: Vec<i64> = plan.vars.iter().map(|v| v.domain.at(0)).collect();
+            let mut m = match plan.model(&first) {
+                Ok(m) => m,
+                Err(e) => return t.fail(case.report(&format!("a valid plan's smallest candidate is refused: {e}"))),
+            };
+            // Its first run, when it is small.
+            match run_cost(&m) {
+                Err(_) => t.count("valid: not run"),
+                Ok(estimate) => {
+                    m.seed = plan.seeds[0];
+                    match run_in_process(&m) {
+                        Ok(events) => t.ran(estimate, events),
+                        Err(why) => t.fail(case.report(&format!("smallest candidate, replication 0: {why}"))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mutated_plans_are_valid_or_name_a_field() {
+    let bases = plan_bases();
+    let cases = scaled(1000);
+    let mut t = Tally::default();
+    for i in 0..cases {
+        let mut g = Gen(case_rng(3, i));
+        let (name, base, dir) = &bases[g.below(bases.len())];
+        let case = draw_case(&mut g, format!("plan case {i} (from {name})"), name, base, DocKind::Experiment, &[]);
+        plan_case(&case, dir, &mut t);
+    }
+    t.finish("mutated plans", cases);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -348,8 +348,9 @@ impl Plan {
                     }
                     Domain::Range(lo, hi)
                 }
-                (None, None, _) => return Err(err(at("min"), "missing: give `min` and `max`, or `values`".into())),
-                (None, _, None) => return Err(err(at("max"), "missing: give `min` and `max`, or `values`".into())),
+                (None, None, _) | (None, _, None) => {
+                    return Err(err(format!("search[{i}]"), "give `min` and `max`, or `values`".into()));
+                }
             };
             if !(s.cost.is_finite() && s.cost > 0.0) {
                 return Err(err(at("cost"), format!("must be a positive number, got {}", s.cost)));
@@ -437,7 +438,13 @@ impl Plan {
             let bound = match (t.max, t.min) {
                 (Some(x), None) => Bound::Max(x),
                 (None, Some(x)) => Bound::Min(x),
-                _ => return Err(err("max", "give exactly one of `max` and `min`".into())),
+                _ => {
+                    return Err(ModelError::new(
+                        &self.file,
+                        format!("targets[{i}]"),
+                        "give exactly one of `max` and `min`",
+                    ));
+                }
             };
             let x = bound.threshold();
             if !x.is_finite() || x < 0.0 {
