@@ -318,3 +318,64 @@ fn shipped_models_and_experiments_are_valid() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok: ")).count(), files.len());
 }
+
+#[test]
+fn a_sequential_sweep_adds_runs_only_where_the_interval_is_still_wide() {
+    // Store size 5 drops a share of what tiny stores that varies a lot from run to run; size
+    // 500 drops nothing (a zero in every run is precise at once). Each point starts with 3
+    // runs and gets 3 more at a time until the 95% interval of the overflow share is within
+    // 25% of its mean, or 15 runs.
+    let dir = tempfile::tempdir().unwrap();
+    let mut exp = small_experiment("6h", 3);
+    exp["vary"] = json!({"policy.store.per_session": [5, 500]});
+    exp["baseline"] = json!({"policy.store.per_session": 500});
+    exp["replications"] = json!({"min": 3, "max": 15, "batch": 3,
+        "until": [{"metric": "deferred.dropped_overflow/deferred.offered", "rel_half_width": 0.25}]});
+    let exp = write_experiment(dir.path(), &exp);
+    for t in ["1", "2"] {
+        let out =
+            ddsim(&["sweep", exp.to_str().unwrap(), "--threads", t, "--out", &format!("out{t}"), "-q"], dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (a, b) = (read(&dir.path().join("out1/summary.csv")), read(&dir.path().join("out2/summary.csv")));
+    assert_eq!(a, b, "a sequential sweep depends on the thread count");
+    let runs = |point: &str| {
+        std::fs::read_dir(dir.path().join("out1/runs"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!("{point}-r")))
+            .count()
+    };
+    assert_eq!(runs("per_session=500"), 3, "a point with no loss at all needs no more runs");
+    let n = runs("per_session=5");
+    assert!(n > 3 && n <= 15 && n % 3 == 0, "{n} runs");
+    // Where it stopped short of 15, the interval is as narrow as asked.
+    let summary: Value = serde_json::from_str(&read(&dir.path().join("out1/summary.json"))).unwrap();
+    let point = summary["points"].as_array().unwrap().iter().find(|p| p["id"] == "per_session=5").unwrap();
+    let m = &point["metrics"]["deferred.offered"];
+    assert_eq!(m["n"], json!(n));
+    let shares: Vec<f64> = (0..n)
+        .map(|r| {
+            let doc: Value =
+                serde_json::from_str(&read(&dir.path().join(format!("out1/runs/per_session=5-r{r}/results.json"))))
+                    .unwrap();
+            doc["metrics"]["deferred.dropped_overflow"].as_f64().unwrap()
+                / doc["metrics"]["deferred.offered"].as_f64().unwrap()
+        })
+        .collect();
+    let mean = shares.iter().sum::<f64>() / n as f64;
+    let sd = (shares.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let t = statrs::distribution::StudentsT::new(0.0, 1.0, (n - 1) as f64).unwrap();
+    let half = statrs::distribution::ContinuousCDF::inverse_cdf(&t, 0.975) * sd / (n as f64).sqrt();
+    assert!(n == 15 || half <= 0.25 * mean, "stopped at {n} runs with a half-width of {half} around {mean}");
+    // ...and not before: with 3 runs fewer it was not.
+    let first: Vec<f64> = shares[..n - 3].to_vec();
+    let m3 = first.iter().sum::<f64>() / first.len() as f64;
+    let sd3 = (first.iter().map(|x| (x - m3).powi(2)).sum::<f64>() / (first.len() - 1) as f64).sqrt();
+    let t3 = statrs::distribution::StudentsT::new(0.0, 1.0, (first.len() - 1) as f64).unwrap();
+    let half3 = statrs::distribution::ContinuousCDF::inverse_cdf(&t3, 0.975) * sd3 / (first.len() as f64).sqrt();
+    assert!(half3 > 0.25 * m3, "{} runs were already precise enough", n - 3);
+    // Resuming re-runs nothing.
+    let again = ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out1"], dir.path());
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains(&format!("{} runs, {} already done", n + 3, n + 3)), "{text}");
+}

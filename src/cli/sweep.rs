@@ -77,6 +77,14 @@ impl Progress for Reporter {
             eprintln!("sweep: {total} runs, {already} already done, {} to run", total - already);
         }
     }
+    fn more(&self, added: usize, already: usize) {
+        self.total.fetch_add(added - already, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.inc_length((added - already) as u64);
+        } else if self.lines {
+            eprintln!("sweep: {added} more runs for points not yet precise enough, {already} already done");
+        }
+    }
     fn run_finished(&self, _point: &str, _r: usize, ok: bool) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.interrupt {
@@ -176,7 +184,10 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             "ddsim sweep: {} ({} points x {} replications): {} runs, {} already done, {} failed",
             exp.spec.name,
             exp.points.len(),
-            exp.seeds.len(),
+            match &exp.spec.replications {
+                ddsim::experiment::Replications::Fixed(n) => n.to_string(),
+                ddsim::experiment::Replications::Sequential(q) => format!("{} to {}", q.min, q.max),
+            },
             report.total,
             report.skipped,
             report.failures.len()

@@ -164,7 +164,17 @@ fn dim_labels(data: &SweepData, d: usize) -> Vec<(String, Value)> {
 }
 
 fn replications_note(data: &SweepData) -> String {
-    format!("mean of {} replications, 95% CI", data.replications)
+    format!("mean of {} replications, 95% CI", replications_text(data))
+}
+
+/// `5`, or `3 to 12` when a sequential experiment gave points different numbers of runs.
+fn replications_text(data: &SweepData) -> String {
+    let counts: Vec<usize> = data.points.iter().map(|p| p.runs.iter().flatten().count()).collect();
+    match (counts.iter().min(), counts.iter().max()) {
+        (Some(lo), Some(hi)) if lo != hi => format!("{lo} to {hi}"),
+        (Some(n), _) => n.to_string(),
+        _ => data.replications.to_string(),
+    }
 }
 
 fn join_subtitle(a: String, b: &str) -> Option<String> {
@@ -325,7 +335,7 @@ fn cdf_charts(
                     "delivery.latency_s" => "Deferred delivery latency (CDF)".to_string(),
                     m => format!("{m} (CDF)"),
                 }),
-                subtitle: join_subtitle(format!("all {} replications merged", data.replications), &fixed),
+                subtitle: join_subtitle(format!("all {} replications merged", replications_text(data)), &fixed),
                 x_label: delay_label(metric).into(),
                 y_label: "fraction of deferred items delivered (share)".into(),
                 x_unit: Unit::Seconds,
@@ -432,7 +442,7 @@ fn profile_chart(data: &SweepData, metric: &str, title: Option<&str>) -> Chart {
         title: title.map(str::to_string).unwrap_or_else(|| format!("{metric} by hour of day")),
         subtitle: Some(format!(
             "per hour, mean over the days of the window; mean of {} replications, 95% CI band",
-            data.replications
+            replications_text(data)
         )),
         x_label: "hour of day (simulated time 0 is midnight)".into(),
         y_label: format!("{metric}{}", unit_suffix(&y_unit)),

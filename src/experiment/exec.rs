@@ -2,8 +2,8 @@
 //! deterministic; results written atomically, one directory per run; a re-run of the same
 //! experiment skips the runs already done, and refuses to mix with another experiment's output.
 
-use super::Experiment;
 use super::summary::{RunResult, Summary, summarize};
+use super::{Experiment, Precision, Replications};
 use crate::output::{OutDir, write_atomic, write_json};
 use crate::sim::{RunError, RunOptions, run_model};
 use rayon::prelude::*;
@@ -25,6 +25,9 @@ pub struct SweepOptions {
 /// Told about progress; called from worker threads.
 pub trait Progress: Sync {
     fn start(&self, total: usize, already_done: usize);
+    /// A sequential experiment gives some points more runs (`added`, of which `already_done`
+    /// were found done).
+    fn more(&self, _added: usize, _already_done: usize) {}
     fn run_finished(&self, point: &str, replication: usize, ok: bool);
 }
 
@@ -99,71 +102,97 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
         .map_err(|e| SweepError::Output(format!("{}: cannot write: {e}", manifest_path.display())))?;
 
     // Which runs are done already (same experiment hash, results present and readable).
-    let all: Vec<(usize, usize)> =
-        (0..exp.points.len()).flat_map(|p| (0..exp.seeds.len()).map(move |r| (p, r))).collect();
     let done = |p: usize, r: usize| {
         read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
             .is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
     };
-    let pending: Vec<(usize, usize)> = all.iter().copied().filter(|&(p, r)| !done(p, r)).collect();
-    let skipped = all.len() - pending.len();
-    progress.start(all.len(), skipped);
-
+    // Rounds: every point's first `min` runs; then, in a sequential experiment, a batch more
+    // at each point not yet precise enough, until none is left or all reach `max`. Decisions
+    // are made on whole rounds, so they do not depend on the thread count.
+    let mut wanted: Vec<usize> = vec![exp.spec.replications.min() as usize; exp.points.len()];
+    let mut have: Vec<usize> = vec![0; exp.points.len()];
+    let (mut total, mut skipped) = (0usize, 0usize);
     let failures = Mutex::new(vec![]);
     let ran = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        pending.par_iter().for_each(|&(p, r)| {
-            if opts.cancel.load(Ordering::Relaxed) {
-                return;
-            }
-            let point = &exp.points[p];
-            let seed = exp.seeds[r];
-            let params = json!({
-                "experiment": exp.spec.name, "point": point.id, "replication": r,
-                "values": point.params.iter().cloned().collect::<serde_json::Map<_, _>>(),
-            });
-            let run_opts = RunOptions { cancel: Some(opts.cancel.clone()), ..Default::default() };
-            match run_model(&point.model, seed, params, run_opts) {
-                Ok((doc, _)) => {
-                    let run_dir = dir.join(exp.run_dir(p, r));
-                    let res =
-                        std::fs::create_dir_all(&run_dir).and_then(|_| write_json(&run_dir.join("results.json"), &doc));
-                    match res {
-                        Ok(()) => {
-                            ran.fetch_add(1, Ordering::Relaxed);
-                            progress.run_finished(&point.id, r, true);
-                        }
-                        Err(e) => {
-                            failures.lock().expect("no panics while held").push(Failure {
-                                point: point.id.clone(),
-                                replication: r,
-                                seed,
-                                error: format!("cannot write results: {e}"),
-                            });
-                            progress.run_finished(&point.id, r, false);
-                        }
-                    }
+    let pool = match opts.threads {
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| SweepError::Output(format!("cannot start {n} threads: {e}")))?,
+        ),
+        None => None,
+    };
+    for round in 0.. {
+        let all: Vec<(usize, usize)> =
+            (0..exp.points.len()).flat_map(|p| (have[p]..wanted[p]).map(move |r| (p, r))).collect();
+        let pending: Vec<(usize, usize)> = all.iter().copied().filter(|&(p, r)| !done(p, r)).collect();
+        total += all.len();
+        skipped += all.len() - pending.len();
+        if round == 0 {
+            progress.start(all.len(), all.len() - pending.len());
+        } else {
+            progress.more(all.len(), all.len() - pending.len());
+        }
+        have.clone_from(&wanted);
+        let work = || {
+            pending.par_iter().for_each(|&(p, r)| {
+                if opts.cancel.load(Ordering::Relaxed) {
+                    return;
                 }
-                Err(RunError::Cancelled) => {}
-                Err(e) => {
+                let point = &exp.points[p];
+                let seed = exp.seeds[r];
+                let params = json!({
+                    "experiment": exp.spec.name, "point": point.id, "replication": r,
+                    "values": point.params.iter().cloned().collect::<serde_json::Map<_, _>>(),
+                });
+                let run_opts = RunOptions { cancel: Some(opts.cancel.clone()), ..Default::default() };
+                let fail = |error: String| {
                     failures.lock().expect("no panics while held").push(Failure {
                         point: point.id.clone(),
                         replication: r,
                         seed,
-                        error: e.to_string(),
+                        error,
                     });
                     progress.run_finished(&point.id, r, false);
+                };
+                match run_model(&point.model, seed, params, run_opts) {
+                    Ok((doc, _)) => {
+                        let run_dir = dir.join(exp.run_dir(p, r));
+                        let res = std::fs::create_dir_all(&run_dir)
+                            .and_then(|_| write_json(&run_dir.join("results.json"), &doc));
+                        match res {
+                            Ok(()) => {
+                                ran.fetch_add(1, Ordering::Relaxed);
+                                progress.run_finished(&point.id, r, true);
+                            }
+                            Err(e) => fail(format!("cannot write results: {e}")),
+                        }
+                    }
+                    Err(RunError::Cancelled) => {}
+                    Err(e) => fail(e.to_string()),
                 }
+            })
+        };
+        match &pool {
+            Some(p) => p.install(work),
+            None => work(),
+        }
+        if opts.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let Replications::Sequential(q) = &exp.spec.replications else { break };
+        let batch = q.batch.unwrap_or(q.min) as usize;
+        let mut more = false;
+        for p in 0..exp.points.len() {
+            if have[p] < q.max as usize && !precise(exp, &dir, p, have[p], &q.until) {
+                wanted[p] = (have[p] + batch).min(q.max as usize);
+                more = true;
             }
-        })
-    };
-    match opts.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map_err(|e| SweepError::Output(format!("cannot start {n} threads: {e}")))?
-            .install(work),
-        None => work(),
+        }
+        if !more {
+            break;
+        }
     }
     let mut failures = failures.into_inner().expect("workers finished");
     failures.sort_by(|a, b| (&a.point, a.replication).cmp(&(&b.point, b.replication)));
@@ -195,5 +224,32 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
             .map_err(|e| SweepError::Output(format!("{}: cannot write summary.csv: {e}", dir.display())))?;
         Some(s)
     };
-    Ok(SweepReport { total: all.len(), skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })
+    Ok(SweepReport { total, skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })
+}
+
+/// Whether the first `n` runs of point `p` meet every precision target: the 95% interval of
+/// each metric (a ratio taken per run) at most `rel_half_width` times its mean on either side.
+/// A metric that is zero in every run is precise; one with fewer than two values is not.
+fn precise(exp: &Experiment, dir: &Path, p: usize, n: usize, until: &[Precision]) -> bool {
+    let runs: Vec<Value> =
+        (0..n).filter_map(|r| read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))).collect();
+    until.iter().all(|u| {
+        let value = |doc: &Value| -> Option<f64> {
+            let m = &doc["metrics"];
+            match u.metric.split_once('/') {
+                Some((a, b)) => {
+                    let (a, b) = (m[a.trim()].as_f64()?, m[b.trim()].as_f64()?);
+                    if b != 0.0 { Some(a / b) } else { (a == 0.0).then_some(0.0) }
+                }
+                None => m[u.metric.trim()].as_f64(),
+            }
+        };
+        let xs: Vec<f64> = runs.iter().filter_map(value).collect();
+        let s = super::summary::describe(&xs);
+        if xs.len() < 2 {
+            return false;
+        }
+        let half = (s.ci95_high - s.ci95_low) / 2.0;
+        half == 0.0 || half <= u.rel_half_width * s.mean.abs()
+    })
 }

@@ -40,7 +40,8 @@ pub struct ExperimentSpec {
     /// Lock-step lists (all the same length): model path → list of values.
     #[serde(default)]
     pub zip: Map<String, Value>,
-    pub replications: u32,
+    /// A number of runs per point, or sequential: `{"min", "max", "batch", "until"}`.
+    pub replications: Replications,
     #[serde(default = "one")]
     pub seed: u64,
     /// The point the others are compared with (paired differences): a point id, or an object
@@ -53,6 +54,56 @@ pub struct ExperimentSpec {
 
 fn one() -> u64 {
     1
+}
+
+/// How many runs each point gets.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Replications {
+    /// The same number at every point.
+    Fixed(u32),
+    /// `min` at every point, then `batch` more at a time at each point whose `until` targets
+    /// are not met yet, up to `max` (Law & Kelton's sequential procedure for a relative
+    /// precision; OMNeT++ users get it through Akaroa).
+    Sequential(SequentialSpec),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SequentialSpec {
+    pub min: u32,
+    pub max: u32,
+    /// Runs added at a time to a point not yet precise enough (default: `min`).
+    #[serde(default)]
+    pub batch: Option<u32>,
+    /// Stop a point once each of these is that precise.
+    pub until: Vec<Precision>,
+}
+
+/// A precision target: the 95% interval's half-width at most `rel_half_width` times the mean.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Precision {
+    /// A metric, or a ratio `a/b` taken per run.
+    pub metric: String,
+    pub rel_half_width: f64,
+}
+
+impl Replications {
+    /// The most runs a point can get (the seeds drawn).
+    pub fn max(&self) -> u32 {
+        match self {
+            Replications::Fixed(n) => *n,
+            Replications::Sequential(s) => s.max,
+        }
+    }
+    /// The runs every point gets.
+    pub fn min(&self) -> u32 {
+        match self {
+            Replications::Fixed(n) => *n,
+            Replications::Sequential(s) => s.min,
+        }
+    }
 }
 
 /// A chart the sweep draws (see `plot`).
@@ -172,11 +223,43 @@ impl Experiment {
                 format!("must be a plain name usable as a directory name, got \"{}\"", spec.name),
             ));
         }
-        if spec.replications == 0 {
-            return Err(err("replications".into(), "must be at least 1".into()));
+        if spec.replications.min() == 0 {
+            let path =
+                if matches!(spec.replications, Replications::Fixed(_)) { "replications" } else { "replications.min" };
+            return Err(err(path.into(), "must be at least 1".into()));
         }
-        if spec.replications > MAX_REPLICATIONS {
-            return Err(err("replications".into(), format!("at most {MAX_REPLICATIONS}, got {}", spec.replications)));
+        if spec.replications.max() > MAX_REPLICATIONS {
+            let path =
+                if matches!(spec.replications, Replications::Fixed(_)) { "replications" } else { "replications.max" };
+            return Err(err(path.into(), format!("at most {MAX_REPLICATIONS}, got {}", spec.replications.max())));
+        }
+        if let Replications::Sequential(q) = &spec.replications {
+            if q.min < 2 {
+                return Err(err(
+                    "replications.min".into(),
+                    format!("at least 2 (an interval needs two runs), got {}", q.min),
+                ));
+            }
+            if q.max < q.min {
+                return Err(err(
+                    "replications.max".into(),
+                    format!("must be at least replications.min ({}), got {}", q.min, q.max),
+                ));
+            }
+            if q.batch == Some(0) {
+                return Err(err("replications.batch".into(), "must be at least 1".into()));
+            }
+            if q.until.is_empty() {
+                return Err(err("replications.until".into(), "name at least one metric and its precision".into()));
+            }
+            for (i, u) in q.until.iter().enumerate() {
+                if !(u.rel_half_width.is_finite() && u.rel_half_width > 0.0) {
+                    return Err(err(
+                        format!("replications.until[{i}].rel_half_width"),
+                        format!("must be a positive number, got {}", u.rel_half_width),
+                    ));
+                }
+            }
         }
         // The model file, relative to the experiment.
         let model_path: PathBuf = dir.join(&spec.model);
@@ -232,10 +315,13 @@ impl Experiment {
             let lists = dims.iter().map(|d| d.2.len().to_string()).collect::<Vec<_>>().join(" x ");
             return Err(err("vary".into(), format!("{lists} points: too many (at most {MAX_POINTS})")));
         };
-        if total as u64 * spec.replications as u64 > MAX_RUNS {
+        if total as u64 * spec.replications.max() as u64 > MAX_RUNS {
             return Err(err(
                 "replications".into(),
-                format!("{total} points x {} replications: too many runs (at most {MAX_RUNS})", spec.replications),
+                format!(
+                    "{total} points x {} replications: too many runs (at most {MAX_RUNS})",
+                    spec.replications.max()
+                ),
             ));
         }
         let set: Vec<Override> = spec.set.iter().map(|(k, v)| Override { path: k.clone(), value: v.clone() }).collect();
@@ -274,7 +360,7 @@ impl Experiment {
                 p.id = format!("p{:03}-{}", p.index, p.id);
             }
         }
-        let seeds = (0..spec.replications).map(|r| replication_seed(spec.seed, r)).collect();
+        let seeds = (0..spec.replications.max()).map(|r| replication_seed(spec.seed, r)).collect();
         let baseline = match &spec.baseline {
             None => None,
             Some(b) => Some(find_baseline(b, &points, &dims).map_err(|m| err("baseline".into(), m))?),
@@ -283,6 +369,18 @@ impl Experiment {
         let mut exp =
             Experiment { spec, file: file.to_string(), points, seeds, dims: dims_out, baseline, hash: String::new() };
         exp.validate_charts()?;
+        if let Replications::Sequential(q) = &exp.spec.replications {
+            let names = exp.metric_names(0);
+            for (i, u) in q.until.iter().enumerate() {
+                if let Some(part) = u.metric.split('/').map(str::trim).find(|m| !names.contains(*m)) {
+                    return Err(ModelError::new(
+                        file,
+                        format!("replications.until[{i}].metric"),
+                        format!("unknown metric \"{part}\""),
+                    ));
+                }
+            }
+        }
         exp.hash = exp.compute_hash();
         Ok(exp)
     }
@@ -416,11 +514,14 @@ impl Experiment {
                             ));
                         }
                     }
-                    if *replication >= self.spec.replications {
+                    if *replication >= self.spec.replications.min() {
                         return Err(err(
                             i,
                             "replication",
-                            format!("must be below replications ({})", self.spec.replications),
+                            format!(
+                                "must be below the replications every point gets ({})",
+                                self.spec.replications.min()
+                            ),
                         ));
                     }
                 }
