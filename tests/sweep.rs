@@ -379,3 +379,55 @@ fn a_sequential_sweep_adds_runs_only_where_the_interval_is_still_wide() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains(&format!("{} runs, {} already done", n + 3, n + 3)), "{text}");
 }
+
+#[test]
+fn a_compare_block_gives_every_pair_with_adjusted_intervals_the_best_subset_and_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exp = small_experiment("6h", 5);
+    exp["vary"] = json!({"policy.retry": [{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 8},
+                                          {"kind": "fixed", "interval": "5m", "max_attempts": 8}]});
+    exp["baseline"] = json!({"policy.retry": {"kind": "none"}});
+    exp["ratios"] = json!(["deferred.delivered/deferred.offered"]);
+    exp["compare"] = json!({"metrics": [
+        {"metric": "deferred.queued_behind", "better": "lower"},
+        {"metric": "deferred.dropped_overflow/deferred.offered", "better": "lower", "max": 0.5}]});
+    let exp = write_experiment(dir.path(), &exp);
+    let out = ddsim(&["sweep", exp.to_str().unwrap(), "--out", "out", "-q"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Ratios are summarised per run with intervals, like any metric.
+    let csv = read(&dir.path().join("out/summary.csv"));
+    let ratio_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",deferred.delivered/deferred.offered,")).collect();
+    assert_eq!(ratio_rows.len(), 3, "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",deferred.dropped_overflow/deferred.offered,")));
+    // Every pair of the three points, for both metrics.
+    let compare = read(&dir.path().join("out/compare.csv"));
+    assert_eq!(compare.lines().count(), 1 + 2 * 3, "{compare}");
+    let summary: Value = serde_json::from_str(&read(&dir.path().join("out/summary.json"))).unwrap();
+    let c = &summary["compare"];
+    assert_eq!(c["points"].as_array().unwrap().len(), 3);
+    for m in c["metrics"].as_array().unwrap() {
+        for p in m["pairs"].as_array().unwrap() {
+            let (lo, hi, mean) =
+                (p["ci_low"].as_f64().unwrap(), p["ci_high"].as_f64().unwrap(), p["diff_mean"].as_f64().unwrap());
+            assert!(lo <= mean && mean <= hi, "{p}");
+            assert!(p["p_holm"].as_f64().unwrap() >= p["p"].as_f64().unwrap(), "{p}");
+        }
+        let best = m["best"].as_array().unwrap();
+        assert!(!best.is_empty() && best.len() <= 3);
+    }
+    // Held-behind copies: retrying every 30 s holds far fewer than never retrying, so "none"
+    // is not among the best, and that pair is significant after Holm's adjustment.
+    let held = &c["metrics"][0];
+    assert!(!held["best"].as_array().unwrap().iter().any(|b| b == "retry=none"), "{held}");
+    let pair = held["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["a"] == "retry=none" && p["b"] == "retry=fixed-interval_30s")
+        .unwrap();
+    assert_eq!(pair["different"], json!(true), "{pair}");
+    // One-sided bounds against the declared target.
+    let bounds = c["metrics"][1]["bounds"].as_array().unwrap();
+    assert_eq!(bounds.len(), 3);
+    assert!(bounds.iter().all(|b| b["bound"].as_f64().is_some()));
+}

@@ -82,7 +82,7 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
             for sub in ["runs", "charts"] {
                 let _ = std::fs::remove_dir_all(dir.join(sub));
             }
-            for f in ["summary.json", "summary.csv", "manifest.json"] {
+            for f in ["summary.json", "summary.csv", "compare.csv", "manifest.json"] {
                 let _ = std::fs::remove_file(dir.join(f));
             }
         }
@@ -222,6 +222,16 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
         let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("summary.csv: {e}")))?;
         write_atomic(&dir.join("summary.csv"), &bytes)
             .map_err(|e| SweepError::Output(format!("{}: cannot write summary.csv: {e}", dir.display())))?;
+        if let Some(rows) = &s.compare_rows {
+            let mut w = csv::Writer::from_writer(vec![]);
+            w.write_record(super::compare::CSV_HEADER).map_err(csv_err)?;
+            for row in rows {
+                w.write_record(row).map_err(csv_err)?;
+            }
+            let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("compare.csv: {e}")))?;
+            write_atomic(&dir.join("compare.csv"), &bytes)
+                .map_err(|e| SweepError::Output(format!("{}: cannot write compare.csv: {e}", dir.display())))?;
+        }
         Some(s)
     };
     Ok(SweepReport { total, skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })

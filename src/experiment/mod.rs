@@ -10,6 +10,7 @@
 //! `warmup` is the study of one model's warm-up: a pilot run and MSER-5 on its time series.
 
 pub mod charts;
+pub mod compare;
 pub mod exec;
 pub mod summary;
 pub mod warmup;
@@ -50,6 +51,13 @@ pub struct ExperimentSpec {
     pub baseline: Option<Value>,
     #[serde(default)]
     pub charts: Vec<ChartSpec>,
+    /// Ratios `a/b` of metrics to summarise per run with intervals (besides those the charts
+    /// and `compare` use).
+    #[serde(default)]
+    pub ratios: Vec<String>,
+    /// Every pairwise comparison among chosen points, the best subset, one-sided bounds.
+    #[serde(default)]
+    pub compare: Option<compare::CompareSpec>,
 }
 
 fn one() -> u64 {
@@ -187,6 +195,8 @@ pub struct Experiment {
     pub dims: Vec<(String, String)>,
     /// Index of the baseline point, if any.
     pub baseline: Option<usize>,
+    /// The points of `compare`, in the order given (all points by default).
+    pub compare_points: Vec<usize>,
     /// Hash of the experiment and every resolved model: output of another hash is not mixed in.
     pub hash: String,
 }
@@ -366,9 +376,36 @@ impl Experiment {
             Some(b) => Some(find_baseline(b, &points, &dims).map_err(|m| err("baseline".into(), m))?),
         };
         let dims_out: Vec<(String, String)> = dims.iter().zip(&short).map(|(d, s)| (d.1.clone(), s.clone())).collect();
-        let mut exp =
-            Experiment { spec, file: file.to_string(), points, seeds, dims: dims_out, baseline, hash: String::new() };
+        let compare_points = match &spec.compare {
+            None => vec![],
+            Some(c) if c.points.is_empty() => (0..points.len()).collect(),
+            Some(c) => {
+                let mut v = vec![];
+                for (i, x) in c.points.iter().enumerate() {
+                    let p = find_baseline(x, &points, &dims).map_err(|m| err(format!("compare.points[{i}]"), m))?;
+                    if v.contains(&p) {
+                        return Err(err(format!("compare.points[{i}]"), "this point is listed twice".into()));
+                    }
+                    v.push(p);
+                }
+                v
+            }
+        };
+        if spec.compare.is_some() && compare_points.len() < 2 {
+            return Err(err("compare.points".into(), "compare at least two points".into()));
+        }
+        let mut exp = Experiment {
+            spec,
+            file: file.to_string(),
+            points,
+            seeds,
+            dims: dims_out,
+            baseline,
+            compare_points,
+            hash: String::new(),
+        };
         exp.validate_charts()?;
+        exp.validate_ratios()?;
         if let Replications::Sequential(q) = &exp.spec.replications {
             let names = exp.metric_names(0);
             for (i, u) in q.until.iter().enumerate() {
@@ -442,6 +479,76 @@ impl Experiment {
             names.insert(format!("servers.{}.utilisation", n.id));
         }
         names
+    }
+
+    /// Every ratio the summary computes per run: those declared, those the line charts draw,
+    /// those `compare` names.
+    pub fn ratio_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.spec.ratios.clone();
+        for c in &self.spec.charts {
+            if let ChartSpec::Line { y, .. } = c
+                && y.contains('/')
+            {
+                v.push(y.clone());
+            }
+        }
+        v.extend(
+            self.spec
+                .compare
+                .iter()
+                .flat_map(|c| c.metrics.iter().map(|m| m.metric.clone()))
+                .filter(|m| m.contains('/')),
+        );
+        let mut seen = BTreeSet::new();
+        v.retain(|r| seen.insert(r.clone()));
+        v
+    }
+
+    fn validate_ratios(&self) -> Result<(), ModelError> {
+        let names = self.metric_names(0);
+        let unknown = |m: &str| m.split('/').map(str::trim).find(|p| !names.contains(*p)).map(str::to_string);
+        for (i, r) in self.spec.ratios.iter().enumerate() {
+            if !r.contains('/') || r.matches('/').count() > 1 {
+                return Err(ModelError::new(
+                    &self.file,
+                    format!("ratios[{i}]"),
+                    format!("expected `a/b` of two metrics, got \"{r}\""),
+                ));
+            }
+            if let Some(p) = unknown(r) {
+                return Err(ModelError::new(&self.file, format!("ratios[{i}]"), format!("unknown metric \"{p}\"")));
+            }
+        }
+        if self.spec.compare.as_ref().is_some_and(|c| c.metrics.is_empty()) {
+            return Err(ModelError::new(&self.file, "compare.metrics", "name at least one metric to compare on"));
+        }
+        for (i, m) in self.spec.compare.iter().flat_map(|c| c.metrics.iter()).enumerate() {
+            if m.metric.matches('/').count() > 1 {
+                return Err(ModelError::new(&self.file, format!("compare.metrics[{i}].metric"), "at most one `/`"));
+            }
+            if let Some(p) = unknown(&m.metric) {
+                return Err(ModelError::new(
+                    &self.file,
+                    format!("compare.metrics[{i}].metric"),
+                    format!("unknown metric \"{p}\""),
+                ));
+            }
+            if m.max.is_some() && m.min.is_some() {
+                return Err(ModelError::new(
+                    &self.file,
+                    format!("compare.metrics[{i}].min"),
+                    "give `max` or `min`, not both",
+                ));
+            }
+            if let Some(t) = m.max.or(m.min).filter(|t| !t.is_finite()) {
+                return Err(ModelError::new(
+                    &self.file,
+                    format!("compare.metrics[{i}]"),
+                    format!("a target must be a finite number, got {t}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_charts(&self) -> Result<(), ModelError> {

@@ -135,10 +135,40 @@ pub struct Summary {
     pub json: Value,
     pub csv_header: Vec<String>,
     pub csv_rows: Vec<Vec<String>>,
+    /// The rows of compare.csv, when the experiment has a `compare` block.
+    pub compare_rows: Option<Vec<Vec<String>>>,
 }
 
 /// Summarises results: `results[p][r]` is run r of point p, None if it failed or is missing.
 pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summary {
+    // Ratios taken per run (0/0 is 0; a/0 has no value), summarised like any metric.
+    let ratios = exp.ratio_names();
+    let with_ratios: Vec<Vec<Option<RunResult>>> = results
+        .iter()
+        .map(|runs| {
+            runs.iter()
+                .map(|r| {
+                    r.clone().map(|mut r| {
+                        for name in &ratios {
+                            let (a, b) = name.split_once('/').expect("a ratio");
+                            let (a, b) = (r.metrics.get(a.trim()).copied(), r.metrics.get(b.trim()).copied());
+                            match (a, b) {
+                                (Some(a), Some(b)) if b != 0.0 => {
+                                    r.metrics.insert(name.clone(), a / b);
+                                }
+                                (Some(0.0), Some(_)) => {
+                                    r.metrics.insert(name.clone(), 0.0);
+                                }
+                                _ => r.null_metrics.push(name.clone()),
+                            }
+                        }
+                        r
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let results = &with_ratios[..];
     let mut names: Vec<String> = results
         .iter()
         .flatten()
@@ -225,6 +255,21 @@ pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summar
             "histograms": histograms,
         }));
     }
+    let compare = exp.spec.compare.as_ref().map(|c| {
+        let ids: Vec<String> = exp.compare_points.iter().map(|&p| exp.points[p].id.clone()).collect();
+        let mut rows = vec![];
+        let metrics: Vec<Value> = c
+            .metrics
+            .iter()
+            .map(|m| {
+                let values: Vec<Vec<Option<f64>>> = exp.compare_points.iter().map(|&p| column(p, &m.metric)).collect();
+                let (j, r) = super::compare::metric_json(m, &ids, &values);
+                rows.extend(r);
+                j
+            })
+            .collect();
+        (json!({"method": super::compare::METHOD, "points": ids, "metrics": metrics}), rows)
+    });
     let json = json!({
         "experiment": exp.spec.name,
         "hash": exp.hash,
@@ -234,7 +279,15 @@ pub fn summarize(exp: &Experiment, results: &[Vec<Option<RunResult>>]) -> Summar
         "baseline": exp.baseline.map(|b| exp.points[b].id.clone()),
         "points": points_json,
     });
-    Summary { json, csv_header: header, csv_rows: rows }
+    let (json, compare_rows) = match compare {
+        Some((c, r)) => {
+            let mut json = json;
+            json["compare"] = c;
+            (json, Some(r))
+        }
+        None => (json, None),
+    };
+    Summary { json, csv_header: header, csv_rows: rows, compare_rows }
 }
 
 #[cfg(test)]
