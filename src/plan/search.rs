@@ -1,17 +1,19 @@
 //! The search: the smallest feasible value of one variable, or the feasible frontier of two.
 //!
 //! More capacity is assumed never to hurt, so feasibility is monotone in each variable and
-//! the smallest feasible value is found by an exponential search: evaluate the smallest value,
-//! then gallop upwards with doubling steps until a feasible one (or the largest, which decides
-//! whether anything is feasible), then bisect between the last infeasible and the first
-//! feasible value. A range of 1..5000 costs about 2·log2 of the answer candidates, and the
+//! the smallest feasible value is found by an exponential search: evaluate the largest value
+//! (if it is not feasible, nothing is), then the smallest, then gallop upwards with doubling
+//! steps until a feasible one, then bisect between the last infeasible and the first feasible
+//! value. A range of 1..5000 costs about 2·log2 of the answer candidates, and the
 //! candidates far from the answer are cheap: their intervals clear the threshold with the first
 //! replications. The value just below the answer (at the resolution) is always evaluated (the
 //! bisection ends on it), so the result can say which target fails there.
 //!
 //! With two variables, the first is walked through its values in increasing order and the
 //! second is searched at each, below the previous answer (monotone: more of the first never
-//! needs more of the second). The frontier is the smallest feasible second value for each
+//! needs more of the second), galloping down from that answer, since along a frontier the
+//! answer rarely moves far: a line whose answer does not move costs two candidates, one
+//! where nothing is feasible one. The frontier is the smallest feasible second value for each
 //! first value; once it reaches the second variable's smallest value it stays there, and the
 //! rest is inferred, not run. The cheapest frontier point by cost is the answer.
 //!
@@ -60,7 +62,7 @@ pub fn run(ev: &mut Evaluator) -> Result<Outcome, PlanError> {
     match plan.vars.len() {
         1 => {
             let n = plan.vars[0].domain.len();
-            match smallest_with_below(ev, &[], n - 1)? {
+            match smallest_with_below(ev, &[], n - 1, false)? {
                 Some((i, below)) => {
                     out.answer = Some(vec![plan.vars[0].domain.at(i)]);
                     out.below = below.map(|b| vec![plan.vars[0].domain.at(b)]);
@@ -78,7 +80,9 @@ pub fn run(ev: &mut Evaluator) -> Result<Outcome, PlanError> {
                     out.frontier.push(FrontierPoint { first: x, second: Some(b.at(0)), inferred: true });
                     continue;
                 }
-                let found = smallest(ev, &[x], hi)?;
+                // After the first answer, search down from it: along a frontier the answer
+                // rarely moves far.
+                let found = smallest(ev, &[x], hi, i > 0 && hi < b.len() - 1)?;
                 if let Some(j) = found {
                     hi = j;
                     reached_floor = j == 0;
@@ -104,41 +108,67 @@ pub fn run(ev: &mut Evaluator) -> Result<Outcome, PlanError> {
 
 /// The smallest index of the last variable, at most `hi`, whose candidate (after `prefix`)
 /// is feasible; `None` if not even `hi` is.
-fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize) -> Result<Option<usize>, PlanError> {
-    smallest_with_below(ev, prefix, hi).map(|r| r.map(|(good, _)| good))
+fn smallest(ev: &mut Evaluator, prefix: &[i64], hi: usize, from_top: bool) -> Result<Option<usize>, PlanError> {
+    smallest_with_below(ev, prefix, hi, from_top).map(|r| r.map(|(good, _)| good))
 }
 
 /// As `smallest`, with the largest index evaluated below the answer (`None` at the bottom).
+/// The most capacity (`hi`) is tried first: if it is not feasible, nothing is. Then either a
+/// gallop upwards from the bottom (1, 2, 4, ... steps above it), or, `from_top` (a previous
+/// answer is `hi`, as along a frontier, where the answer rarely moves far), a gallop downwards
+/// from `hi`; then a bisection of the bracket down to the resolution.
 fn smallest_with_below(
     ev: &mut Evaluator,
     prefix: &[i64],
     hi: usize,
+    from_top: bool,
 ) -> Result<Option<(usize, Option<usize>)>, PlanError> {
     let plan = ev.plan;
     let var = &plan.vars[prefix.len()];
     let at = |i: usize| -> Vec<i64> { prefix.iter().copied().chain([var.domain.at(i)]).collect() };
     let fixed = if prefix.is_empty() { String::new() } else { format!("{}, ", super::describe(&plan.vars, prefix)) };
     let label = |lo: String, hi: String| format!("{fixed}{} in ({lo}, {hi}]", var.name);
-    ev.bracket = label("-".into(), var.domain.at(hi).to_string());
-    if ev.feasible(&at(0))? {
-        return Ok(Some((0, None)));
-    }
-    // Gallop: 1, 2, 4, ... above the smallest value, then the largest.
-    let (mut bad, mut step) = (0usize, 1usize);
-    let good = loop {
-        let x = (bad + step).min(hi);
-        ev.bracket = label(var.domain.at(bad).to_string(), var.domain.at(hi).to_string());
-        if ev.feasible(&at(x))? {
-            break x;
-        }
-        if x == hi {
-            return Ok(None);
-        }
-        bad = x;
-        step *= 2;
+    // The smallest step worth taking: the resolution, in indices of a range.
+    let unit = match var.domain {
+        super::Domain::Range(..) => var.resolution.max(1) as usize,
+        super::Domain::List(_) => 1,
     };
+    ev.bracket = label("-".into(), var.domain.at(hi).to_string());
+    if !ev.feasible(&at(hi))? {
+        return Ok(None);
+    }
+    let (mut bad, mut good): (Option<usize>, usize) = (None, hi);
+    if from_top {
+        // Down from `hi` in doubling steps until an infeasible value.
+        let mut step = unit;
+        while good > 0 {
+            let x = good.saturating_sub(step);
+            ev.bracket = label("-".into(), var.domain.at(good).to_string());
+            if ev.feasible(&at(x))? {
+                good = x;
+                step *= 2;
+            } else {
+                bad = Some(x);
+                break;
+            }
+        }
+    } else {
+        // Up from the bottom: 0, then 1, 2, 4, ... above it.
+        let mut step = unit;
+        let mut x = 0usize;
+        while x < good {
+            ev.bracket = label(bad.map_or("-".into(), |b| var.domain.at(b).to_string()), var.domain.at(good).to_string());
+            if ev.feasible(&at(x))? {
+                good = x;
+                break;
+            }
+            bad = Some(x);
+            x = (x + step).min(good);
+            step *= 2;
+        }
+    }
+    let Some(mut bad) = bad else { return Ok(Some((good, None))) };
     // Bisect (bad, good] down to the resolution.
-    let mut good = good;
     while good - bad > 1 && var.domain.at(good) - var.domain.at(bad) > var.resolution {
         let mid = bad + (good - bad) / 2;
         ev.bracket = label(var.domain.at(bad).to_string(), var.domain.at(good).to_string());
