@@ -1,5 +1,6 @@
-//! The network: the topology as a petgraph graph, routes between nodes (shortest by typical
-//! latency), per-message path delay drawn from the link latency distributions, link loss, and
+//! The network: the topology as a petgraph graph (pools expanded into their members,
+//! `Topology::expanded`), routes between nodes (shortest by typical latency, found on first
+//! use), per-message path delay drawn from the link latency distributions, link loss, and
 //! node outages. Fault injection lives here, not in the network functions (as smoltcp keeps
 //! its fault injector in `phy/`).
 //!
@@ -30,14 +31,44 @@ struct Link {
 
 #[derive(Clone, Debug, Default)]
 struct Route {
-    links: Vec<u16>,
-    /// Every node on the route, both ends included.
+    links: Vec<u32>,
+    /// Every node on the route, both ends included (none: the ends are not connected).
     nodes: Vec<u16>,
+}
+
+/// Up to this many nodes, what is kept per ordered pair of nodes is a table; beyond (large
+/// pools), where most pairs never exchange a message, a hash map.
+const DENSE_NODES: usize = 256;
+
+/// A value per ordered pair of nodes, the default until set.
+enum Pairs<T> {
+    Dense(Vec<T>),
+    Sparse(fnv::FnvHashMap<u64, T>),
+}
+
+impl<T: Default + Clone> Pairs<T> {
+    fn new(n: usize) -> Pairs<T> {
+        if n <= DENSE_NODES { Pairs::Dense(vec![T::default(); n * n]) } else { Pairs::Sparse(Default::default()) }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, n: usize, a: usize, b: usize) -> &mut T {
+        match self {
+            Pairs::Dense(v) => &mut v[a * n + b],
+            Pairs::Sparse(m) => m.entry((a * n + b) as u64).or_default(),
+        }
+    }
 }
 
 pub struct Network {
     links: Vec<Link>,
     n: usize,
+    /// The topology, pools expanded; each edge's weight is its link's typical latency.
+    graph: UnGraph<u16, f64>,
+    /// The link of each edge, by its ends (lower index first): the first of the links joining them.
+    edge_of: fnv::FnvHashMap<(u16, u16), u32>,
+    /// Routes are found when first used: 1 + their index in `routes`, 0 until then.
+    route_of: Pairs<u32>,
     routes: Vec<Route>,
     down: Vec<bool>,
     /// SIP T1, for retransmission after loss.
@@ -45,7 +76,7 @@ pub struct Network {
     /// The latest arrival on each TCP connection: from each user, to each user, between nodes.
     last_from_user: Vec<Time>,
     last_to_user: Vec<Time>,
-    last_between_nodes: Vec<Time>,
+    last_between_nodes: Pairs<Time>,
 }
 
 /// How the message is carried, which decides how loss is recovered.
@@ -66,71 +97,78 @@ fn typical_latency(s: &Sampler) -> f64 {
     }
 }
 
-fn build_graph(model: &Model) -> (UnGraph<u16, f64>, Vec<NodeIndex>) {
-    let mut g = UnGraph::new_undirected();
-    let idx: Vec<NodeIndex> = (0..model.topology.nodes.len()).map(|i| g.add_node(i as u16)).collect();
-    for l in &model.topology.links {
-        let (Some(a), Some(b)) = (model.node_index(&l.from), model.node_index(&l.to)) else {
-            continue;
-        };
-        let w = l.latency.compile().map(|s| typical_latency(&s)).unwrap_or(1.0);
-        g.add_edge(idx[a], idx[b], w);
-    }
-    (g, idx)
-}
-
-fn path(g: &UnGraph<u16, f64>, a: NodeIndex, b: NodeIndex) -> Option<Vec<NodeIndex>> {
-    astar(g, a, |n| n == b, |e| *e.weight(), |_| 0.0).map(|(_, p)| p)
-}
-
 impl Network {
-    /// Builds routes and link samplers. The model must have been validated.
+    /// Builds the graph and link samplers of the topology with its pools expanded (nodes are
+    /// numbered as in `Topology::expanded`). The model must have been validated.
     pub fn new(model: &Model, seed: u64) -> Network {
-        let (g, idx) = build_graph(model);
-        let n = model.topology.nodes.len();
-        // The graph's edge order is the order of `topology.links`.
-        let mut edge_of = std::collections::HashMap::new();
-        for (i, l) in model.topology.links.iter().enumerate() {
-            let a = model.node_index(&l.from).expect("validated") as u16;
-            let b = model.node_index(&l.to).expect("validated") as u16;
-            edge_of.entry((a.min(b), a.max(b))).or_insert(i as u16);
+        let topology = model.topology.expanded();
+        let n = topology.nodes.len();
+        let mut graph = UnGraph::new_undirected();
+        for i in 0..n {
+            graph.add_node(i as u16);
         }
-        let mut routes = vec![Route::default(); n * n];
-        for a in 0..n {
-            for b in 0..n {
-                if a == b {
-                    routes[a * n + b] = Route { links: vec![], nodes: vec![a as u16] };
-                    continue;
-                }
-                if let Some(p) = path(&g, idx[a], idx[b]) {
-                    let nodes: Vec<u16> = p.iter().map(|x| g[*x]).collect();
-                    let links = nodes.windows(2).map(|w| edge_of[&(w[0].min(w[1]), w[0].max(w[1]))]).collect();
-                    routes[a * n + b] = Route { links, nodes };
-                }
-            }
-        }
-        let links = model
+        // Per link as written: its sampler and typical latency (shared by the links it expands to).
+        let written: Vec<(Sampler, f64)> = model
             .topology
             .links
             .iter()
-            .enumerate()
-            .map(|(i, l)| Link {
-                latency: l.latency.compile().expect("validated"),
-                loss: l.loss,
-                rng: rng::stream(seed, Stream::Link, i as u64),
+            .map(|l| {
+                let s = l.latency.compile().expect("validated");
+                let w = typical_latency(&s);
+                (s, w)
             })
             .collect();
+        let mut edge_of = fnv::FnvHashMap::default();
+        let mut links = Vec::with_capacity(topology.links.len());
+        // The graph's edge order is the order of the expanded links.
+        for (i, l) in topology.links.iter().enumerate() {
+            let (sampler, w) = &written[l.written];
+            graph.add_edge(NodeIndex::new(l.from), NodeIndex::new(l.to), *w);
+            let (a, b) = (l.from as u16, l.to as u16);
+            edge_of.entry((a.min(b), a.max(b))).or_insert(i as u32);
+            links.push(Link {
+                latency: sampler.clone(),
+                loss: l.spec.loss,
+                rng: rng::stream(seed, Stream::Link, i as u64),
+            });
+        }
         let users = model.population.iter().map(|c| c.users as usize).sum();
         Network {
             links,
             n,
-            routes,
+            graph,
+            edge_of,
+            route_of: Pairs::new(n),
+            routes: vec![],
             down: vec![false; n],
             t1: model.sip.t1.0,
             last_from_user: vec![0; users],
             last_to_user: vec![0; users],
-            last_between_nodes: vec![0; n * n],
+            last_between_nodes: Pairs::new(n),
         }
+    }
+
+    /// The route from node `a` to node `b` (an index in `routes`), found on first use: the
+    /// shortest by typical latency.
+    #[inline]
+    fn route(&mut self, a: usize, b: usize) -> usize {
+        let slot = self.route_of.get_mut(self.n, a, b);
+        if *slot == 0 {
+            let route = if a == b {
+                Route { links: vec![], nodes: vec![a as u16] }
+            } else {
+                let (g, edge_of) = (&self.graph, &self.edge_of);
+                let found = astar(g, NodeIndex::new(a), |x| x.index() == b, |e| *e.weight(), |_| 0.0);
+                found.map_or_else(Route::default, |(_, p)| {
+                    let nodes: Vec<u16> = p.iter().map(|x| g[*x]).collect();
+                    let links = nodes.windows(2).map(|w| edge_of[&(w[0].min(w[1]), w[0].max(w[1]))]).collect();
+                    Route { links, nodes }
+                })
+            };
+            self.routes.push(route);
+            *slot = self.routes.len() as u32;
+        }
+        *slot as usize - 1
     }
 
     pub fn set_down(&mut self, node: NodeId, down: bool) {
@@ -152,7 +190,7 @@ impl Network {
         let last = match (p.src, p.dst) {
             (Addr::User(u), _) => &mut self.last_from_user[u.0 as usize],
             (_, Addr::User(u)) => &mut self.last_to_user[u.0 as usize],
-            (Addr::Node(a), Addr::Node(b)) => &mut self.last_between_nodes[a.0 as usize * self.n + b.0 as usize],
+            (Addr::Node(a), Addr::Node(b)) => self.last_between_nodes.get_mut(self.n, a.0 as usize, b.0 as usize),
         };
         *last = at.max(*last);
         Some(*last)
@@ -161,7 +199,8 @@ impl Network {
     /// Delay of one message from node `a` to node `b`, or `None` if it is lost (a node on the
     /// way is down, or the transport gave up after losses).
     fn transit(&mut self, a: NodeId, b: NodeId, transport: Transport) -> Option<u64> {
-        let route = &self.routes[a.0 as usize * self.n + b.0 as usize];
+        let r = self.route(a.0 as usize, b.0 as usize);
+        let route = &self.routes[r];
         if route.nodes.iter().any(|&x| self.down[x as usize]) {
             return None;
         }

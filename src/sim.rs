@@ -190,10 +190,12 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// Builds a run with another pending-event set (for benchmarks).
     pub fn with_queue(model: &Model, seed: u64, opts: RunOptions) -> Sim<Q> {
         let world = World::build(model, seed);
-        let n = model.topology.nodes.len();
+        // The nodes as the run has them: pools expanded into their members.
+        let topology = model.topology.expanded();
+        let n = topology.nodes.len();
         let mut nodes = Vec::with_capacity(n);
         let mut servers = Vec::with_capacity(n);
-        for (i, spec) in model.topology.nodes.iter().enumerate() {
+        for (i, spec) in topology.nodes.iter().map(|m| m.spec).enumerate() {
             let id = NodeId(i as u16);
             nodes.push(match spec.kind {
                 NodeKind::Access => NodeFn::Access,
@@ -210,21 +212,39 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 )),
             });
         }
+        // An outage of a pool is one of each of its members, at the same time.
         let outages: Vec<(NodeId, Time, Time)> = model
             .events
             .iter()
-            .map(|e| {
+            .flat_map(|e| {
                 let EventSpec::Outage { node, at, duration } = e;
-                (NodeId(model.node_index(node).expect("validated") as u16), at.0, duration.0)
+                let members = topology.members_of(node).expect("validated");
+                members.map(|m| (NodeId(m as u16), at.0, duration.0))
             })
             .collect();
-        let events = outages.iter().map(|&(_, at, duration)| (at, at + duration)).collect();
+        let events = model
+            .events
+            .iter()
+            .map(|e| {
+                let EventSpec::Outage { at, duration, .. } = e;
+                (at.0, at.0 + duration.0)
+            })
+            .collect();
         // The prehistory is part of the run's wall time (`run.wall_s`), not of building it.
         let clock = std::time::Instant::now();
         let starts =
             (model.start == Start::SteadyState).then(|| prehistory::run(model, &world, &mut PfStores(&mut nodes)));
         let prehistory_s = clock.elapsed().as_secs_f64();
-        let server_names = model.topology.nodes.iter().filter(|n| n.kind != NodeKind::Access).map(|n| n.id.as_str());
+        let is_server = |m: &&crate::model::Member| m.spec.kind != NodeKind::Access;
+        let server_names = topology.nodes.iter().filter(is_server).map(|m| m.id.as_str());
+        // Each pool's members among the servers (members of a pool are servers, and adjacent).
+        let pools = topology
+            .pools()
+            .map(|(id, r)| {
+                let first = topology.nodes[..r.start].iter().filter(is_server).count();
+                (id.to_string(), first..first + r.len())
+            })
+            .collect();
         Sim {
             fns: Functions { clients: Clients::new(&world), nodes },
             devices: Devices::new(world.users.len()),
@@ -233,7 +253,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             queue: Q::default(),
             servers,
             stats: Stats::new(),
-            measurement: Measurement::new(model.metrics.sample_interval.0, server_names, events),
+            measurement: Measurement::new(model.metrics.sample_interval.0, server_names, events).with_pools(pools),
             out: Vec::with_capacity(64),
             ready: Vec::with_capacity(8),
             now: 0,

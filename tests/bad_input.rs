@@ -226,6 +226,36 @@ fn duplicate_node_ids_are_rejected() {
 }
 
 #[test]
+fn pool_count_out_of_range_is_rejected() {
+    let line = bad_model(&tiny_with("/topology/nodes/2/count", json!(0)), "topology.nodes[2].count");
+    assert_eq!(line, "error: bad.json: topology.nodes[2].count: must be between 1 and 10000, got 0");
+    let line = bad_model(&tiny_with("/topology/nodes/2/count", json!(10001)), "topology.nodes[2].count");
+    assert!(line.ends_with("must be between 1 and 10000, got 10001"), "{line}");
+    bad_model(&tiny_with("/topology/nodes/2/count", json!(-3)), "topology.nodes[2].count");
+    bad_model(&tiny_with("/topology/nodes/2/count", json!("3")), "topology.nodes[2].count");
+    let line = fails(&["run", "tiny.json", "--set", "topology.nodes[2].count=20000", "-q"], &[("tiny.json", TINY)]);
+    assert_eq!(line, "error: tiny.json: --set topology.nodes[2].count: must be between 1 and 10000, got 20000");
+}
+
+#[test]
+fn access_node_as_a_pool_is_rejected() {
+    let line = bad_model(&tiny_with("/topology/nodes/0/count", json!(2)), "topology.nodes[0].count");
+    assert!(line.contains("an access node cannot be a pool"), "{line}");
+}
+
+#[test]
+fn pool_member_with_the_id_of_another_node_is_rejected() {
+    let mut m = tiny();
+    m["topology"]["nodes"][2]["count"] = json!(3);
+    m["topology"]["nodes"][3]["id"] = json!("pf1.3");
+    m["topology"]["links"][2]["to"] = json!("pf1.3");
+    let line = bad_model(&m.to_string(), "topology.nodes[2].count");
+    assert!(
+        line.ends_with(r#"member "pf1.3" of this pool would have the id of topology.nodes[3]: rename one of them"#)
+    );
+}
+
+#[test]
 fn users_that_cannot_reach_the_participating_node_are_rejected() {
     let mut m = tiny();
     m["topology"]["links"].as_array_mut().unwrap().retain(|l| l["to"] != "pf1");

@@ -474,9 +474,9 @@ impl Experiment {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        for n in self.points[p].model.topology.nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access) {
-            names.insert(format!("servers.{}.queue", n.id));
-            names.insert(format!("servers.{}.utilisation", n.id));
+        for n in self.server_names(p) {
+            names.insert(format!("servers.{n}.queue"));
+            names.insert(format!("servers.{n}.utilisation"));
         }
         names
     }
@@ -663,6 +663,8 @@ pub fn metric_names(model: &Model) -> BTreeSet<String> {
             names.insert(format!("servers.{n}.{s}"));
         }
     }
+    let pool = ["utilisation.mean", "utilisation.max", "queue.peak", "rejected_503"];
+    names.extend(model.topology.expanded().pools().flat_map(|(p, _)| pool.map(|s| format!("servers.{p}.{s}"))));
     names.extend(crate::metrics::hourly::busy_hour_names(&server_names(model)));
     names.extend((0..model.events.len()).map(|i| format!("events.{i}.recovery_s")));
     for s in ["events", "sim_time_s", "window_s", "wall_s", "peak_pending_events", "users", "groups", "memberships"] {
@@ -671,10 +673,10 @@ pub fn metric_names(model: &Model) -> BTreeSet<String> {
     names
 }
 
-/// The server nodes of `model`, in node order.
+/// The server nodes of `model`, in node order, each pool as its members (`pf.1`, `pf.2`, ...).
 pub fn server_names(model: &Model) -> Vec<String> {
-    let nodes = &model.topology.nodes;
-    nodes.iter().filter(|n| n.kind != crate::model::NodeKind::Access).map(|n| n.id.clone()).collect()
+    let nodes = model.topology.expanded().nodes;
+    nodes.into_iter().filter(|n| n.spec.kind != crate::model::NodeKind::Access).map(|n| n.id).collect()
 }
 
 /// Turns an error in a point's model into one about the experiment file: which entry of

@@ -11,7 +11,7 @@
 //! which is where a truncation point is placed: always a sampling instant.
 
 use crate::metrics::mser::{BATCH, MIN_BATCHES, Truncation, Verdict, mser5};
-use crate::model::{Model, NodeKind, Start};
+use crate::model::{Model, Start};
 use crate::output::write_json;
 use crate::plot::chart::Unit;
 use crate::plot::panels::{Mark, Panel, PanelChart, Style};
@@ -70,13 +70,14 @@ pub struct Analysis {
 }
 
 /// The main series of a run, in the order they are reported: the store occupancy, each
-/// server's queue (in node order), the deliveries per minute. Utilisation follows the
-/// queues, and the bytes held follow the items held, so they are not analysed separately.
+/// server's queue (in node order, a pool's members one by one), the deliveries per minute.
+/// Utilisation follows the queues, and the bytes held follow the items held, so they are not
+/// analysed separately.
 pub fn main_series(model: &Model, timeseries: &Value) -> Vec<String> {
     let mut names = vec!["store.occupancy".to_string()];
-    for n in &model.topology.nodes {
-        let name = format!("servers.{}.queue", n.id);
-        if n.kind != NodeKind::Access && timeseries.get(&name).is_some() {
+    for n in super::server_names(model) {
+        let name = format!("servers.{n}.queue");
+        if timeseries.get(&name).is_some() {
             names.push(name);
         }
     }

@@ -8,6 +8,7 @@ use super::{ConservationBroken, ServerLoad, Stats, TimeSeries};
 use crate::engine::Time;
 use crate::units::SEC;
 use serde_json::{Map, Value, json};
+use std::ops::Range;
 
 /// A server's columns in the time series, and its integrals at the last sample.
 struct ServerColumns {
@@ -45,6 +46,8 @@ pub struct Measurement {
     hourly: Hourly,
     /// The model's events, as [start, end) in ticks.
     events: Vec<(Time, Time)>,
+    /// The pools of servers, each with its members (a range of `servers`).
+    pools: Vec<(String, Range<usize>)>,
 }
 
 impl Measurement {
@@ -87,7 +90,15 @@ impl Measurement {
             in_progress_area: 0.0,
             hourly,
             events,
+            pools: vec![],
         }
+    }
+
+    /// The same, with pools of servers: each with its members, a range of the servers named
+    /// (in their order). A pool's results add up its members' (`finish`).
+    pub fn with_pools(mut self, pools: Vec<(String, Range<usize>)>) -> Measurement {
+        self.pools = pools;
+        self
     }
 
     pub fn interval(&self) -> Time {
@@ -219,13 +230,29 @@ impl Measurement {
         self.hourly.close(now, stats, servers.iter_mut().map(|s| &mut **s));
         let start = self.window_start;
         let mut metrics = stats.to_metrics(start, now);
+        let mut utilisation = Vec::with_capacity(servers.len());
         for (c, s) in self.servers.iter().zip(&servers) {
             let name = &c.name;
-            metrics
-                .insert(format!("servers.{name}.utilisation"), json!(s.busy.time_avg(start, now) / s.workers as f64));
+            let u = s.busy.time_avg(start, now) / s.workers as f64;
+            utilisation.push(u);
+            metrics.insert(format!("servers.{name}.utilisation"), json!(u));
             metrics.insert(format!("servers.{name}.queue.peak"), json!(s.queue.peak()));
             metrics.insert(format!("servers.{name}.queue.time_avg"), json!(s.queue.time_avg(start, now)));
             metrics.insert(format!("servers.{name}.rejected_503"), json!(s.rejected_503));
+        }
+        for (pool, members) in &self.pools {
+            let u = &utilisation[members.clone()];
+            let of = &servers[members.clone()];
+            let mean = u.iter().sum::<f64>() / u.len() as f64;
+            metrics.insert(format!("servers.{pool}.utilisation.mean"), json!(mean));
+            metrics
+                .insert(format!("servers.{pool}.utilisation.max"), json!(u.iter().copied().fold(f64::MIN, f64::max)));
+            metrics.insert(
+                format!("servers.{pool}.queue.peak"),
+                json!(of.iter().map(|s| s.queue.peak()).max().unwrap_or(0)),
+            );
+            metrics
+                .insert(format!("servers.{pool}.rejected_503"), json!(of.iter().map(|s| s.rejected_503).sum::<u64>()));
         }
         self.hourly.busy_hour(&mut metrics);
         self.recovery(&mut metrics);

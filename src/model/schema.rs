@@ -6,7 +6,8 @@ use crate::dist::{Count, Dist};
 use crate::units::{DAY, Duration, HOUR, MIN, MS, Rate, SEC, Size};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 fn d(s: u64) -> Duration {
     Duration(s)
@@ -125,6 +126,9 @@ pub enum NodeKind {
 pub struct NodeSpec {
     pub id: String,
     pub kind: NodeKind,
+    /// How many identical servers the node stands for (a pool; server nodes only): see
+    /// [`NodeSpec::member_ids`] and [`Topology::expanded`].
+    pub count: u32,
     /// Parallel workers (servers of the queue).
     pub workers: u32,
     /// Service time of one message.
@@ -138,17 +142,111 @@ pub struct NodeSpec {
     pub retry_after: Option<Duration>,
 }
 
+/// The most servers one node may stand for.
+pub const MAX_POOL: u32 = 10_000;
+/// The most nodes and links of a topology with its pools expanded (nodes are numbered in 16 bits).
+pub const MAX_EXPANDED_NODES: u64 = 65_535;
+pub const MAX_EXPANDED_LINKS: u64 = 1_000_000;
+
 impl Default for NodeSpec {
     fn default() -> Self {
         NodeSpec {
             id: String::new(),
             kind: NodeKind::Access,
+            count: 1,
             workers: 4,
             service_time: Dist::Exp { mean: Duration(300) },
             service_time_by_kind: BTreeMap::new(),
             queue_limit: 10_000,
             retry_after: Some(Duration(10 * SEC)),
         }
+    }
+}
+
+impl NodeSpec {
+    /// The ids of the servers the node stands for: its own id, or for a pool of `count` N
+    /// the members `<id>.1` ... `<id>.N`.
+    pub fn member_ids(&self) -> Vec<String> {
+        match self.count {
+            0 | 1 => vec![self.id.clone()],
+            n => (1..=n).map(|k| member_id(&self.id, k)).collect(),
+        }
+    }
+}
+
+/// The id of member `k` (from 1) of pool `pool`.
+pub fn member_id(pool: &str, k: u32) -> String {
+    format!("{pool}.{k}")
+}
+
+/// One node of the expanded topology: a node as written, or one member of a pool.
+#[derive(Clone, Debug)]
+pub struct Member<'a> {
+    pub id: String,
+    /// The node as written (a pool's members share it; its `count` is the pool's).
+    pub spec: &'a NodeSpec,
+}
+
+/// One link of the expanded topology, between two of its nodes (indices in `nodes`).
+#[derive(Clone, Debug)]
+pub struct MemberLink<'a> {
+    pub from: usize,
+    pub to: usize,
+    /// The link as written, and its position in `topology.links`.
+    pub spec: &'a LinkSpec,
+    pub written: usize,
+}
+
+/// The topology as the simulator builds it (network graph, servers, placement of users and
+/// groups): every pool replaced by its members, in node order, exactly as if they had been
+/// listed one by one in its place; every link that names a pool replaced by one link per member
+/// (per pair of members between two pools), in link order, the `from` side's members outer.
+/// The model as written (and `Model::to_value`) keeps the pools.
+#[derive(Clone, Debug)]
+pub struct Expanded<'a> {
+    pub nodes: Vec<Member<'a>>,
+    pub links: Vec<MemberLink<'a>>,
+    /// For each node as written, its members: a range of `nodes`.
+    pub members: Vec<Range<usize>>,
+    /// Written node ids, to their position in `topology.nodes`.
+    written: HashMap<&'a str, usize>,
+}
+
+impl Expanded<'_> {
+    /// The members of the node written with id `id` (a range of `nodes`), if there is one.
+    pub fn members_of(&self, id: &str) -> Option<Range<usize>> {
+        self.written.get(id).map(|&i| self.members[i].clone())
+    }
+
+    /// The pools (nodes written with `count` above 1), each with its members.
+    pub fn pools(&self) -> impl Iterator<Item = (&str, Range<usize>)> + '_ {
+        self.members.iter().filter(|r| r.len() > 1).map(|r| (self.nodes[r.start].spec.id.as_str(), r.clone()))
+    }
+}
+
+impl Topology {
+    /// The topology with its pools expanded (see [`Expanded`]). Links naming an unknown node
+    /// are left out; a validated model has none.
+    pub fn expanded(&self) -> Expanded<'_> {
+        let mut nodes = vec![];
+        let mut members = Vec::with_capacity(self.nodes.len());
+        let mut written = HashMap::with_capacity(self.nodes.len());
+        for (i, spec) in self.nodes.iter().enumerate() {
+            let start = nodes.len();
+            nodes.extend(spec.member_ids().into_iter().map(|id| Member { id, spec }));
+            members.push(start..nodes.len());
+            written.entry(spec.id.as_str()).or_insert(i);
+        }
+        let mut links = vec![];
+        for (written_at, spec) in self.links.iter().enumerate() {
+            let (Some(&a), Some(&b)) = (written.get(spec.from.as_str()), written.get(spec.to.as_str())) else {
+                continue;
+            };
+            for from in members[a].clone() {
+                links.extend(members[b].clone().map(|to| MemberLink { from, to, spec, written: written_at }));
+            }
+        }
+        Expanded { nodes, links, members, written }
     }
 }
 

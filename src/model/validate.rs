@@ -4,12 +4,13 @@
 //! and what is expected.
 
 use super::{
-    EventSpec, Groups, MessageRate, Model, ModelError, NodeKind, NodeSpec, Policy, RetryPolicy, Topology, UserClass,
+    EventSpec, Groups, MAX_EXPANDED_LINKS, MAX_EXPANDED_NODES, MAX_POOL, MessageRate, Model, ModelError, NodeKind,
+    NodeSpec, Policy, RetryPolicy, Topology, UserClass,
 };
 use crate::dist::Dist;
 use crate::protocol::MsgKind;
 use crate::units::SEC;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A validation failure before it is given its file: the field path and what is wrong.
 type Problem = (String, String);
@@ -82,15 +83,27 @@ impl Model {
             if !ids.insert(n.id.as_str()) {
                 return fail(format!("{p}.id"), format!("duplicate node id \"{}\"", n.id));
             }
+            if !(1..=MAX_POOL).contains(&n.count) {
+                return fail(format!("{p}.count"), format!("must be between 1 and {MAX_POOL}, got {}", n.count));
+            }
+            if n.kind == NodeKind::Access && n.count != 1 {
+                return fail(
+                    format!("{p}.count"),
+                    "an access node cannot be a pool: only registrar, participating and controlling nodes take a \
+                     count above 1",
+                );
+            }
             if n.kind != NodeKind::Access {
                 check_server(&p, n)?;
             }
         }
+        check_pools(nodes)?;
         for kind in [NodeKind::Access, NodeKind::Registrar, NodeKind::Participating, NodeKind::Controlling] {
             if !nodes.iter().any(|n| n.kind == kind) {
                 return fail("topology.nodes", format!("needs at least one node of kind \"{}\"", kind_name(kind)));
             }
         }
+        let mut expanded_links = 0u64;
         for (i, l) in links.iter().enumerate() {
             let p = format!("topology.links[{i}]");
             for (f, id) in [("from", &l.from), ("to", &l.to)] {
@@ -100,6 +113,17 @@ impl Model {
             }
             if l.from == l.to {
                 return fail(format!("{p}.to"), "a link must join two different nodes");
+            }
+            let count = |id: &str| self.node_index(id).map_or(1, |i| u64::from(nodes[i].count));
+            expanded_links += count(&l.from) * count(&l.to);
+            if expanded_links > MAX_EXPANDED_LINKS {
+                return fail(
+                    p,
+                    format!(
+                        "with the links before it, joins pools by more than {MAX_EXPANDED_LINKS} links (one per pair \
+                         of members)"
+                    ),
+                );
             }
             if !(0.0..1.0).contains(&l.loss) {
                 return fail(format!("{p}.loss"), format!("must be a probability in [0, 1), got {}", l.loss));
@@ -213,6 +237,36 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Pools (nodes with a `count` above 1): their members' ids (`<id>.1` ...) must be nobody
+/// else's, and the members of all of them must fit in the simulator's node numbers.
+fn check_pools(nodes: &[NodeSpec]) -> Checked {
+    let mut names: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
+    let mut total = 0u64;
+    for (i, n) in nodes.iter().enumerate() {
+        total += u64::from(n.count);
+        if total > MAX_EXPANDED_NODES {
+            return fail(
+                format!("topology.nodes[{i}].count"),
+                format!(
+                    "with the nodes before it, makes more than {MAX_EXPANDED_NODES} nodes (each member of a pool is one)"
+                ),
+            );
+        }
+        if n.count < 2 {
+            continue;
+        }
+        for m in n.member_ids() {
+            if let Some(j) = names.insert(m.clone(), i) {
+                return fail(
+                    format!("topology.nodes[{i}].count"),
+                    format!("member \"{m}\" of this pool would have the id of topology.nodes[{j}]: rename one of them"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A server node (registrar, PF, CF): workers and service times.

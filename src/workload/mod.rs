@@ -4,7 +4,8 @@
 //!
 //! Users are numbered class by class and spread round robin over the registrars and the
 //! participating nodes; groups round robin over the controlling nodes (so adding a server moves
-//! load predictably, DESIGN "The model").
+//! load predictably, DESIGN "The model"). A pool's members take their turns as if they had been
+//! listed one by one in its place (`Topology::expanded`).
 
 pub mod prehistory;
 pub mod profile;
@@ -210,9 +211,11 @@ impl World {
 
     /// Builds the static world from a validated model.
     pub fn build(model: &Model, seed: u64) -> World {
-        let nodes = &model.topology.nodes;
+        // Pools are spread over as their members, exactly as if they had been listed one by one.
+        let topology = model.topology.expanded();
+        let nodes = &topology.nodes;
         let of = |k: NodeKind| -> Vec<NodeId> {
-            nodes.iter().enumerate().filter(|(_, n)| n.kind == k).map(|(i, _)| NodeId(i as u16)).collect()
+            nodes.iter().enumerate().filter(|(_, n)| n.spec.kind == k).map(|(i, _)| NodeId(i as u16)).collect()
         };
         let (registrars, pfs, cfs, access) =
             (of(NodeKind::Registrar), of(NodeKind::Participating), of(NodeKind::Controlling), of(NodeKind::Access));
@@ -259,7 +262,7 @@ impl World {
         let (mut pf_users, mut reg_users) = (vec![0u32; nodes.len()], vec![0u32; nodes.len()]);
         for (ci, c) in model.population.iter().enumerate() {
             let acc = match &c.access {
-                Some(a) => NodeId(model.node_index(a).expect("validated") as u16),
+                Some(a) => NodeId(topology.members_of(a).expect("validated").start as u16),
                 None => access[0],
             };
             let start = users.len() as u32;
@@ -378,7 +381,7 @@ impl World {
             groups,
             members,
             node_names: nodes.iter().map(|n| n.id.clone()).collect(),
-            node_kinds: nodes.iter().map(|n| n.kind).collect(),
+            node_kinds: nodes.iter().map(|n| n.spec.kind).collect(),
             pf_users,
             pf_members,
             registrar_users: reg_users,
