@@ -120,10 +120,10 @@ mod tests {
 
     #[test]
     fn a_target_is_decided_only_when_its_interval_clears_the_threshold() {
-        // Mean 1.0, s = 0.1, n = 4: the 95% half-width is t(0.975, 3) * 0.05 = 0.159.
+        // Mean 1.0, s = 0.0816, n = 4: the 95% half-width is t(0.975, 3) * 0.0816 / 2 = 0.130.
         let xs = [0.9, 1.0, 1.0, 1.1];
         let s = sqrt_check(&xs);
-        assert!((s.ci_high - 1.159).abs() < 1e-3, "{s:?}");
+        assert!((s.std - 0.081_65).abs() < 1e-4 && (s.ci_high - 1.1299).abs() < 1e-3, "{s:?}");
         assert_eq!(judge(&target(Bound::Max(1.2)), &xs, 0.95).verdict, Verdict::Met);
         assert_eq!(judge(&target(Bound::Max(1.1)), &xs, 0.95).verdict, Verdict::Undecided);
         assert_eq!(judge(&target(Bound::Max(0.8)), &xs, 0.95).verdict, Verdict::Missed);
