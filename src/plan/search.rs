@@ -157,7 +157,8 @@ fn smallest_with_below(
         let mut step = unit;
         let mut x = 0usize;
         while x < good {
-            ev.bracket = label(bad.map_or("-".into(), |b| var.domain.at(b).to_string()), var.domain.at(good).to_string());
+            ev.bracket =
+                label(bad.map_or("-".into(), |b| var.domain.at(b).to_string()), var.domain.at(good).to_string());
             if ev.feasible(&at(x))? {
                 good = x;
                 break;
