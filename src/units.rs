@@ -39,18 +39,35 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
     Some((v, unit.trim()))
 }
 
-/// Parses `"500ms"`, `"32s"`, `"30m"`, `"2h"`, `"7d"`, `"1.5h"`, `"250us"`.
+/// Parses `"500ms"`, `"32s"`, `"30m"`, `"2h"`, `"7d"`, `"1.5h"`, `"250us"`, and sums of
+/// them written together, largest unit first: `"1h30m"`, `"2d12h"`, `"1m30.5s"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let expected = || format!("expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\" or \"7d\", got \"{s}\"");
-    let (v, unit) = split_number(s).ok_or_else(expected)?;
-    let mult = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m).ok_or_else(expected)?;
-    if !v.is_finite() {
+    let expected = || {
+        format!("expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\", \"7d\" or \"1h30m\", got \"{s}\"")
+    };
+    let mut rest = s.trim();
+    if rest.is_empty() {
         return Err(expected());
     }
-    if v < 0.0 {
-        return Err(format!("a duration cannot be negative, got \"{s}\""));
+    let (mut ticks, mut last_unit) = (0.0f64, u64::MAX);
+    while !rest.is_empty() {
+        let unit_at = rest.find(|c: char| c.is_alphabetic()).ok_or_else(expected)?;
+        let unit_end = rest[unit_at..].find(|c: char| !c.is_alphabetic()).map_or(rest.len(), |i| unit_at + i);
+        let (v, unit) = split_number(&rest[..unit_end]).ok_or_else(expected)?;
+        let mult = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m).ok_or_else(expected)?;
+        if !v.is_finite() {
+            return Err(expected());
+        }
+        if v < 0.0 {
+            return Err(format!("a duration cannot be negative, got \"{s}\""));
+        }
+        if mult >= last_unit {
+            return Err(format!("{}: write the largest unit first, each once", expected()));
+        }
+        last_unit = mult;
+        ticks += v * mult as f64;
+        rest = rest[unit_end..].trim_start();
     }
-    let ticks = v * mult as f64;
     if ticks > 1e17 {
         return Err(format!("duration \"{s}\" is too long"));
     }
@@ -254,6 +271,18 @@ mod tests {
         assert!(parse_duration("-3s").unwrap_err().contains("negative"));
         assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn compound_durations_add_up_largest_unit_first() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration(90 * MIN));
+        assert_eq!(parse_duration("2d12h").unwrap(), Duration(60 * HOUR));
+        assert_eq!(parse_duration("1m30.5s").unwrap(), Duration(90 * SEC + 500 * MS));
+        assert_eq!(parse_duration("1h 5m").unwrap(), Duration(65 * MIN));
+        assert!(parse_duration("30m1h").unwrap_err().contains("largest unit first"));
+        assert!(parse_duration("1h1h").is_err());
+        assert!(parse_duration("1h30").is_err());
+        assert!(parse_duration("h").is_err());
     }
 
     #[test]
