@@ -184,8 +184,8 @@ impl Sampler {
             Sampler::LogNormal(_, m, _) => *m,
             Sampler::Uniform(lo, hi) => (lo + hi) / 2.0,
             Sampler::Const(v) => *v,
-            // Needs the gamma function; no caller asks for it.
-            Sampler::Weibull(..) => f64::NAN,
+            // E[X] = scale * Gamma(1 + 1/shape)
+            Sampler::Weibull(_, scale, shape) => scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape),
             Sampler::Empirical(p) => p.iter().sum::<f64>() / p.len() as f64,
         }
     }

@@ -42,9 +42,8 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
 /// Parses `"500ms"`, `"32s"`, `"30m"`, `"2h"`, `"7d"`, `"1.5h"`, `"250us"`, and sums of
 /// them written together, largest unit first: `"1h30m"`, `"2d12h"`, `"1m30.5s"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let expected = || {
-        format!("expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\", \"7d\" or \"1h30m\", got \"{s}\"")
-    };
+    let expected =
+        || format!("expected a duration like \"500ms\", \"30s\", \"30m\", \"2h\", \"7d\" or \"1h30m\", got \"{s}\"");
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(expected());

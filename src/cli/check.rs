@@ -1,6 +1,16 @@
 //! `ddsim check`: validate model, experiment and plan files without running them.
 
-use super::{Failure, one_line};
+use super::preflight::{available_memory, bytes, calibrate_events_per_s, wall_s};
+use super::{Failure, one_line, thousands};
+use ddsim::model::estimate;
+use ddsim::units::format_duration_short;
+use std::sync::OnceLock;
+
+/// This machine's event rate, measured once per `ddsim check`, when a model needs it.
+fn rate() -> Option<f64> {
+    static RATE: OnceLock<Option<f64>> = OnceLock::new();
+    *RATE.get_or_init(calibrate_events_per_s)
+}
 use ddsim::experiment::Experiment;
 use ddsim::model::{Model, ModelError, read_json};
 use ddsim::plan::Plan;
@@ -35,13 +45,19 @@ fn check(f: &Path) -> Result<String, ModelError> {
     }
     let m = Model::load(f, &[])?;
     let users: u32 = m.population.iter().map(|c| c.users).sum();
+    let e = estimate(&m);
+    let avail = available_memory().map_or(String::new(), |a| format!(" of {} available", bytes(a as f64)));
+    let wall =
+        rate().map_or(String::new(), |r| format!(", about {} on this machine", format_duration_short(wall_s(&e, r))));
     Ok(format!(
-        "ok: {} (model \"{}\": {} users, {} groups, horizon {})",
+        "ok: {} (model \"{}\": {} users, {} groups, horizon {}); estimate: peak memory {}{avail}, {} events{wall}",
         f.display(),
         m.name,
         users,
         m.groups.count,
-        m.horizon
+        m.horizon,
+        bytes(e.peak_bytes),
+        thousands(e.events),
     ))
 }
 

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod plan;
 pub mod plot;
+pub mod preflight;
 pub mod run;
 pub mod sweep;
 pub mod trace;

@@ -21,10 +21,14 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Run even when the model's estimated peak memory exceeds the memory available.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let (model, seed) = a.model.load()?;
+    super::preflight::check_fits(&one_line(&a.model.file()), &model, 1, a.force)?;
     let out = prepare_out(a.out.as_deref(), &model)?;
     let (doc, _) = match run_model(&model, seed, a.model.params(), RunOptions::default()) {
         Ok(r) => r,

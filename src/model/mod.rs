@@ -9,10 +9,12 @@
 //! The parts: [`schema`] (the types and their defaults), [`overrides`] (dotted paths, `--set`)
 //! and [`validate`] (meaning, section by section).
 
+mod estimate;
 mod overrides;
 mod schema;
 mod validate;
 
+pub use estimate::{Estimate, estimate};
 pub use overrides::{Override, all_paths, closest_path, display_path, path_segments, reject_positional, set_path};
 pub use schema::*;
 pub use validate::kind_name;
