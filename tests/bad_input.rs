@@ -501,3 +501,26 @@ fn warmup_into_a_regular_file_is_rejected() {
     let line = fails(&["warmup", "tiny.json", "--out", "f"], &[("tiny.json", TINY), ("f", "not a directory")]);
     assert!(line.starts_with("error: f: cannot create directory"), "{line}");
 }
+
+/// Type errors speak of what a model file holds (numbers, objects, distributions), never of the
+/// Rust types behind it.
+#[test]
+fn type_errors_name_the_accepted_forms_not_rust_types() {
+    let cases = [
+        ("policy.retry=5", r#"{"kind": "none"}"#),
+        ("population[0].users=-1", "whole number"),
+        ("population[0].users=abc", "whole number"),
+        ("groups.message_size=3", r#"{"dist": "exp""#),
+        ("population[0].online=5", r#"{"dist": "lognormal""#),
+        ("topology=5", "an object"),
+        ("population=5", "a list"),
+        ("policy.store.per_session=1.5", "whole number"),
+    ];
+    for (set, expected) in cases {
+        let line = fails(&["run", "model.json", "--set", set], &[("model.json", TINY)]);
+        assert!(line.contains(expected), "--set {set}: {line}");
+        for rust in ["u32", "u64", "f64", "enum", "struct", "RetryPolicy", "Dist", "Topology"] {
+            assert!(!line.contains(rust), "--set {set}: names the Rust type {rust}: {line}");
+        }
+    }
+}

@@ -77,7 +77,8 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
         let k = |f: &str| t(&format!("{p}.{f}"));
         let _ = writeln!(
             out,
-            "  {label:<23} offered {} (+{} held behind older data), delivered {}; lost: declined {}, BYE {}, overflow {}, expired {}; pending at end {}",
+            "  {label:<23} pending at warm-up {} + offered {} + held behind older data {} = delivered {} + lost (declined {}, BYE {}, overflow {}, expired {}) + pending at end {}",
+            k("pending_at_warmup"),
             k("offered"),
             k("queued_behind"),
             k("delivered"),

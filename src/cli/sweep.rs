@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -52,19 +52,28 @@ struct Reporter {
     done: AtomicUsize,
     failed: AtomicUsize,
     started: Instant,
+    /// When the last run finished, in ms since `started` (read by the progress bar's ETA).
+    last_done_ms: Arc<AtomicU64>,
     last_line: Mutex<Instant>,
     interrupt: Option<Interrupt>,
 }
 
 impl Reporter {
     fn eta(&self) -> String {
-        let (done, total) = (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed));
-        let elapsed = self.started.elapsed().as_secs_f64();
-        if done == 0 || done >= total {
-            return "-".into();
-        }
-        ddsim::units::format_duration_short(elapsed / done as f64 * (total - done) as f64)
+        let now = self.started.elapsed().as_secs_f64();
+        eta(now, now, self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
     }
+}
+
+/// The time left, `now` seconds into the sweep: the first `done` runs had finished at
+/// `at_last_done`, so all `total` should finish at `at_last_done / done * total`; what remains
+/// of that, counting down between completions, never below zero.
+fn eta(now: f64, at_last_done: f64, done: usize, total: usize) -> String {
+    if done == 0 || done >= total {
+        return "-".into();
+    }
+    let left = (at_last_done / done as f64 * total as f64 - now).max(0.0);
+    ddsim::units::format_duration_short(left.round())
 }
 
 impl Progress for Reporter {
@@ -86,6 +95,7 @@ impl Progress for Reporter {
         }
     }
     fn run_finished(&self, _point: &str, _r: usize, ok: bool) {
+        self.last_done_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.interrupt {
             Some(Interrupt::Stop(n, cancel)) if done == *n => cancel.store(true, Ordering::Relaxed),
@@ -131,12 +141,27 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         });
     }
     let terminal = std::io::stderr().is_terminal();
+    let last_done_ms = Arc::new(AtomicU64::new(0));
+    let at_last_done = last_done_ms.clone();
     let bar = (!a.quiet && terminal).then(|| {
         let b = ProgressBar::new(0);
+        // indicatif's own {eta} follows the rate of recent steps and, with steps minutes apart,
+        // freezes; this one is the mean time per finished run so far times the runs left,
+        // counted down every second between completions.
         b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} elapsed, ETA {eta}  {msg}")
-                .expect("a valid template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} elapsed, ETA {runs_eta}  {msg}")
+                .expect("a valid template")
+                .with_key("runs_eta", move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let last = at_last_done.load(Ordering::Relaxed) as f64 / 1e3;
+                    let _ = w.write_str(&eta(
+                        s.elapsed().as_secs_f64(),
+                        last,
+                        s.pos() as usize,
+                        s.len().unwrap_or(0) as usize,
+                    ));
+                }),
         );
+        b.enable_steady_tick(Duration::from_secs(1));
         b
     });
     let reporter = Reporter {
@@ -146,6 +171,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         done: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         started: Instant::now(),
+        last_done_ms,
         last_line: Mutex::new(Instant::now()),
         interrupt: match (a.stop_after_runs, a.abort_after_runs) {
             (Some(n), _) => Some(Interrupt::Stop(n, cancel.clone())),
@@ -209,4 +235,21 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eta;
+
+    #[test]
+    fn the_eta_counts_down_between_completions_and_moves_with_them() {
+        // 10 of 40 runs done at 60 s: the sweep should end at 240 s.
+        assert_eq!(eta(60.0, 60.0, 10, 40), "3m");
+        assert_eq!(eta(120.0, 60.0, 10, 40), "2m");
+        assert_eq!(eta(300.0, 60.0, 10, 40), "0s");
+        // The next completion, late, pushes the end out.
+        assert_eq!(eta(300.0, 300.0, 11, 40), "13.2m");
+        assert_eq!(eta(5.0, 0.0, 0, 40), "-");
+        assert_eq!(eta(5.0, 5.0, 40, 40), "-");
+    }
 }

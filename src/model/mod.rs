@@ -72,8 +72,55 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: &Value, file: &str, prefix:
     serde_path_to_error::deserialize(v).map_err(|e| {
         let inner = e.path().to_string();
         let path = join_path(prefix, if inner == "." { "" } else { &inner });
-        ModelError::new(file, if path.is_empty() { "(root)".into() } else { path }, strip_pos(e.inner()))
+        ModelError::new(
+            file,
+            if path.is_empty() { "(root)".into() } else { path },
+            in_model_words(&strip_pos(e.inner())),
+        )
     })
+}
+
+/// What serde says it expected, in the words of the model file rather than of Rust's types.
+const EXPECTED: [(&str, &str); 12] = [
+    (
+        "internally tagged enum RetryPolicy",
+        r#"an object like {"kind": "none"}, {"kind": "fixed", "interval": "30s"} or {"kind": "exponential", "initial": "30s", "factor": 2.0}"#,
+    ),
+    (
+        "internally tagged enum Dist",
+        r#"a distribution like {"dist": "exp", "mean": "3h"}, {"dist": "lognormal", "median": "20m", "sigma": 1.5}, {"dist": "uniform", "min": 2, "max": 25}, {"dist": "const", "value": 5}, {"dist": "weibull", "scale": "1h", "shape": 0.7} or {"dist": "empirical", "points": [1, 2, 3]}"#,
+    ),
+    (
+        "internally tagged enum EventSpec",
+        r#"an event like {"kind": "outage", "node": "ran", "at": "3h", "duration": "20m"}"#,
+    ),
+    (
+        "internally tagged enum ChartSpec",
+        r#"a chart like {"kind": "line", "x": "...", "y": "..."} (kinds: line, cdf, timeseries, profile, bar)"#,
+    ),
+    ("expected u8", "expected a whole number from 0 to 255"),
+    ("expected u16", "expected a whole number from 0 to 65,535"),
+    ("expected u32", "expected a whole number from 0 to 4,294,967,295"),
+    ("expected u64", "expected a whole number, 0 or more"),
+    ("expected usize", "expected a whole number, 0 or more"),
+    ("expected i32", "expected a whole number"),
+    ("expected i64", "expected a whole number"),
+    ("expected f64", "expected a number"),
+];
+
+fn in_model_words(msg: &str) -> String {
+    let mut out = msg.to_string();
+    for (rust, words) in EXPECTED {
+        if out.contains(rust) {
+            out = out.replace(rust, words);
+        }
+    }
+    // "expected struct Topology": the type's name means nothing in a model file.
+    if let Some(i) = out.find("expected struct ") {
+        let end = out[i + 16..].find(|c: char| !c.is_alphanumeric()).map_or(out.len(), |j| i + 16 + j);
+        out.replace_range(i..end, "expected an object {...} with this section's fields");
+    }
+    out.replace("expected a sequence", "expected a list [...]")
 }
 
 pub(crate) fn join_path(prefix: &str, inner: &str) -> String {
