@@ -303,3 +303,37 @@ fn bad_trace_arguments_fail_with_code_2_and_leave_nothing() {
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{case} left a file behind");
     }
 }
+
+/// The README's tshark filter for deferred INVITEs, as written there, finds exactly the
+/// deferred-delivery INVITEs the S-CSCF handed to the devices (and not the CF's joins or the
+/// PF's re-joins, which carry the same headers).
+#[test]
+fn the_readme_tshark_filter_finds_exactly_the_deferred_deliveries() {
+    if !tshark_available() {
+        assert!(std::env::var_os("CI").is_none(), "tshark is missing in CI: .ci/run should have installed it");
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark); .ci/run installs it");
+        return;
+    }
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let line = readme.lines().find(|l| l.starts_with("$ tshark ")).expect("README shows a tshark command");
+    let filter = line.split('\'').nth(1).expect("a quoted display filter");
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, jsonl) = (dir.path().join("tiny.pcap"), dir.path().join("tiny.jsonl"));
+    let out = Command::new(BIN)
+        .args(["trace", "models/tiny.json", "--users", "3", "--pcap"])
+        .arg(&pcap)
+        .arg("--jsonl")
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deferred = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["node"] == "scscf" && v["dir"] == "sent" && v["summary"].as_str().unwrap().contains("deferred delivery"))
+        .count();
+    let found = tshark(&pcap, &["-Y", filter]).lines().count();
+    assert!(deferred > 10, "the trace has deferred deliveries to look for: {deferred}");
+    assert_eq!(found, deferred, "README's filter {filter:?}");
+}
