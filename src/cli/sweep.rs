@@ -177,6 +177,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
     if let Err(e) = &charts {
         eprintln!("error: charts: {e}");
     }
+    let html = ddsim::report::write(&report.out).inspect_err(|e| eprintln!("error: report: {e}"));
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ = writeln!(
@@ -200,6 +201,9 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
                 report.out.join("charts").display(),
                 files.len() / 2
             );
+        }
+        if let Ok(p) = &html {
+            let _ = writeln!(o, "  report:  {}", p.display());
         }
     }
     if !report.failures.is_empty() {
