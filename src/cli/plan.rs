@@ -110,7 +110,7 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
         for sub in ["runs", "charts"] {
             let _ = std::fs::remove_dir_all(dir.join(sub));
         }
-        for f in ["plan.json", "plan.csv", "summary.json", "summary.csv"] {
+        for f in ["plan.json", "plan.csv", "summary.json", "summary.csv", "report.html"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
     }

@@ -337,7 +337,10 @@ fn png_size(p: &Path) -> Option<(u32, u32)> {
     let mut head = [0u8; 24];
     std::fs::File::open(p).ok()?.read_exact(&mut head).ok()?;
     (&head[1..4] == b"PNG").then(|| {
-        (u32::from_be_bytes(head[16..20].try_into().expect("4 bytes")), u32::from_be_bytes(head[20..24].try_into().expect("4 bytes")))
+        (
+            u32::from_be_bytes(head[16..20].try_into().expect("4 bytes")),
+            u32::from_be_bytes(head[20..24].try_into().expect("4 bytes")),
+        )
     })
 }
 
@@ -370,11 +373,13 @@ pub fn gallery(dir: &Path) -> String {
             last_group = Some(group);
         }
         let alt = texts.join(": ");
-        let size = png_size(&dir.join(rel))
-            .map(|(w, h)| format!(" width=\"{w}\" height=\"{h}\""))
-            .unwrap_or_default();
+        let size = png_size(&dir.join(rel)).map(|(w, h)| format!(" width=\"{w}\" height=\"{h}\"")).unwrap_or_default();
         s.push_str("<figure>");
-        let img = format!("<img src=\"{}\" alt=\"{}\"{size} />", href(rel), escape(if alt.is_empty() { &title } else { &alt }));
+        let img = format!(
+            "<img src=\"{}\" alt=\"{}\"{size} />",
+            href(rel),
+            escape(if alt.is_empty() { &title } else { &alt })
+        );
         if rel.extension().is_some_and(|e| e == "png") && dir.join(&svg).exists() {
             let _ = write!(s, "<a href=\"{}\" title=\"the chart as SVG\">{img}</a>", href(&svg));
         } else {
@@ -404,7 +409,13 @@ pub fn files_list(dir: &Path, files: &[(&str, &str)]) -> String {
     let mut s = String::from("<ul class=\"files\">\n");
     for (name, what) in files {
         if dir.join(name.trim_end_matches('/')).exists() {
-            let _ = writeln!(s, "<li><a href=\"{}\"><code>{}</code></a> — {}</li>", href(Path::new(name)), escape(name), escape(what));
+            let _ = writeln!(
+                s,
+                "<li><a href=\"{}\"><code>{}</code></a> — {}</li>",
+                href(Path::new(name)),
+                escape(name),
+                escape(what)
+            );
         }
     }
     s.push_str("</ul>\n");
@@ -418,7 +429,7 @@ mod tests {
     #[test]
     fn values_read_in_their_units() {
         assert_eq!(fmt_value("deferred.offered", 12345.4), "12,345");
-        assert_eq!(fmt_value("deferred.offered", 3.14159), "3.14");
+        assert_eq!(fmt_value("deferred.offered", 4.56789), "4.57");
         assert_eq!(fmt_value("deferred.dropped_overflow/deferred.offered", 0.01234), "1.23%");
         assert_eq!(fmt_value("servers.pf1.utilisation", 0.5), "50%");
         assert_eq!(fmt_value("delivery.latency_s.p95", 90.0), "1.5m");

@@ -9,12 +9,7 @@ use std::path::Path;
 
 /// `path = value, path = value`, from an object of searched paths.
 fn values_text(v: &Value) -> String {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, x)| format!("{k} = {x}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.as_object().into_iter().flatten().map(|(k, x)| format!("{k} = {x}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The targets a candidate does not meet, in words.
@@ -111,8 +106,12 @@ pub fn page(dir: &Path) -> Result<String, String> {
     let plan = read(&plan_path)?;
     let spec = &plan["plan"];
     let name = spec["name"].as_str().unwrap_or("plan");
-    let paths: Vec<String> =
-        spec["search"].as_array().into_iter().flatten().filter_map(|v| v["path"].as_str().map(str::to_string)).collect();
+    let paths: Vec<String> = spec["search"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["path"].as_str().map(str::to_string))
+        .collect();
     let confidence = plan["confidence"].as_f64().unwrap_or(0.95) * 100.0;
     let mut header = format!("<h1>{} <span class=\"meta\">capacity plan</span></h1>\n", escape(name));
     if let Some(d) = spec["description"].as_str().filter(|d| !d.is_empty()) {
@@ -144,7 +143,12 @@ pub fn page(dir: &Path) -> Result<String, String> {
                 escape(&fmt_value("n", confidence))
             );
             if let Some(b) = find(&plan["below"]) {
-                let _ = write!(answer, " At {} the plan {}.", escape(&values_text(&plan["below"])), escape(&failing(b).join(" and ")));
+                let _ = write!(
+                    answer,
+                    " At {} the plan {}.",
+                    escape(&values_text(&plan["below"])),
+                    escape(&failing(b).join(" and "))
+                );
             }
             answer.push_str("</p>\n");
         }
@@ -159,7 +163,8 @@ pub fn page(dir: &Path) -> Result<String, String> {
         }
     }
     for c in plan["contradictions"].as_array().into_iter().flatten() {
-        let _ = writeln!(answer, "<p class=\"bad\">Against monotonicity: {}</p>", escape(c.as_str().unwrap_or_default()));
+        let _ =
+            writeln!(answer, "<p class=\"bad\">Against monotonicity: {}</p>", escape(c.as_str().unwrap_or_default()));
     }
     answer.push_str("</div>\n");
     if paths.len() == 2 && plan["frontier"].as_array().is_some_and(|f| !f.is_empty()) {

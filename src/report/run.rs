@@ -104,7 +104,12 @@ fn headline(doc: &Value) -> String {
         f("sip.responses.503")
     );
     if let Some((name, u)) = servers(doc).into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-        let _ = write!(s, " Busiest server: <code>{}</code> at {} utilisation.", escape(&name), escape(&fmt_value("u.utilisation", u)));
+        let _ = write!(
+            s,
+            " Busiest server: <code>{}</code> at {} utilisation.",
+            escape(&name),
+            escape(&fmt_value("u.utilisation", u))
+        );
     }
     s.push_str("</p>\n");
     s
@@ -139,7 +144,13 @@ fn topics_table(doc: &Value) -> String {
                 (_, Some(x)) => fmt_value(k, x),
                 (_, None) => "-".into(),
             };
-            let _ = writeln!(s, "<tr><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>", escape(what), escape(&value), escape(k));
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
+                escape(what),
+                escape(&value),
+                escape(k)
+            );
         }
     }
     s.push_str("</tbody></table></div>\n");

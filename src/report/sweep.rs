@@ -99,8 +99,12 @@ fn diff_line(metric: &str, d: &Value) -> String {
 /// Points as columns (few points) or as rows (many), a metric per row or column; each cell the
 /// mean, the half-width of its interval and the difference to the baseline.
 fn main_table(summary: &Value, metrics: &[String]) -> String {
-    let dims: Vec<String> =
-        summary["dimensions"].as_array().into_iter().flatten().filter_map(|d| d["column"].as_str().map(str::to_string)).collect();
+    let dims: Vec<String> = summary["dimensions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["column"].as_str().map(str::to_string))
+        .collect();
     let baseline = summary["baseline"].as_str();
     let points: Vec<&Value> = summary["points"].as_array().into_iter().flatten().collect();
     let is_base = |p: &Value| baseline.is_some() && p["id"].as_str() == baseline;
@@ -116,10 +120,17 @@ fn main_table(summary: &Value, metrics: &[String]) -> String {
             let labels: Vec<String> = dims
                 .iter()
                 .enumerate()
-                .map(|(i, d)| format!("{}: <code>{}</code>", escape(d), escape(p["labels"][i].as_str().unwrap_or_default())))
+                .map(|(i, d)| {
+                    format!("{}: <code>{}</code>", escape(d), escape(p["labels"][i].as_str().unwrap_or_default()))
+                })
                 .collect();
-            let head = if labels.is_empty() { format!("<code>{}</code>", page::breakable(p["id"].as_str().unwrap_or_default())) } else { labels.join("<br/>") };
-            let _ = write!(s, "<th class=\"num\">{head}{}</th>", if is_base(p) { "<br/><em>baseline</em>" } else { "" });
+            let head = if labels.is_empty() {
+                format!("<code>{}</code>", page::breakable(p["id"].as_str().unwrap_or_default()))
+            } else {
+                labels.join("<br/>")
+            };
+            let _ =
+                write!(s, "<th class=\"num\">{head}{}</th>", if is_base(p) { "<br/><em>baseline</em>" } else { "" });
         }
         s.push_str("</tr></thead>\n<tbody>\n<tr><td>runs</td>");
         for p in &points {
@@ -144,7 +155,12 @@ fn main_table(summary: &Value, metrics: &[String]) -> String {
         }
         s.push_str("</tr></thead>\n<tbody>\n");
         for p in &points {
-            let _ = write!(s, "<tr{} title=\"{}\">", if is_base(p) { " class=\"base\"" } else { "" }, escape(p["id"].as_str().unwrap_or_default()));
+            let _ = write!(
+                s,
+                "<tr{} title=\"{}\">",
+                if is_base(p) { " class=\"base\"" } else { "" },
+                escape(p["id"].as_str().unwrap_or_default())
+            );
             for (i, _) in dims.iter().enumerate() {
                 let _ = write!(s, "<td><code>{}</code></td>", escape(p["labels"][i].as_str().unwrap_or_default()));
             }
@@ -169,8 +185,13 @@ fn compare_section(compare: &Value) -> String {
         let name = m["metric"].as_str().unwrap_or_default();
         let better = m["better"].as_str().unwrap_or("lower");
         let _ = writeln!(s, "<h3><code>{}</code> ({} is better)</h3>", escape(name), escape(better));
-        let best: Vec<String> =
-            m["best"].as_array().into_iter().flatten().filter_map(|b| b.as_str()).map(|b| format!("<code>{}</code>", escape(b))).collect();
+        let best: Vec<String> = m["best"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.as_str())
+            .map(|b| format!("<code>{}</code>", escape(b)))
+            .collect();
         if !best.is_empty() {
             let _ = writeln!(s, "<p><strong>Indistinguishable from the best</strong> (95%): {}</p>", best.join(", "));
         }
@@ -247,7 +268,10 @@ pub fn page(dir: &Path) -> Result<String, String> {
     if let Some(d) = spec["description"].as_str().filter(|d| !d.is_empty()) {
         let _ = writeln!(header, "<p class=\"lead\">{}</p>", escape(d));
     }
-    let base_model = points.iter().find(|p| Some(p["id"].as_str().unwrap_or("")) == summary.as_ref().and_then(|s| s["baseline"].as_str())).or(points.first());
+    let base_model = points
+        .iter()
+        .find(|p| Some(p["id"].as_str().unwrap_or("")) == summary.as_ref().and_then(|s| s["baseline"].as_str()))
+        .or(points.first());
     let model_name = base_model.and_then(|p| p["model"]["name"].as_str()).unwrap_or("?");
     let _ = writeln!(
         header,
@@ -314,7 +338,8 @@ pub fn page(dir: &Path) -> Result<String, String> {
     }
     model.push_str("</tbody></table>\n");
     if let Some(set) = spec["set"].as_object().filter(|m| !m.is_empty()) {
-        let fixed: Vec<String> = set.iter().map(|(k, v)| format!("<code>{}={}</code>", escape(k), escape(&values_text(v)))).collect();
+        let fixed: Vec<String> =
+            set.iter().map(|(k, v)| format!("<code>{}={}</code>", escape(k), escape(&values_text(v)))).collect();
         let _ = writeln!(model, "<p>Set for every run: {}.</p>", fixed.join(", "));
     }
     if let Some(p) = base_model {
@@ -330,7 +355,10 @@ pub fn page(dir: &Path) -> Result<String, String> {
     let files = page::files_list(
         dir,
         &[
-            ("summary.csv", "one row per point and metric: mean, std, 95% interval, n, and the difference to the baseline"),
+            (
+                "summary.csv",
+                "one row per point and metric: mean, std, 95% interval, n, and the difference to the baseline",
+            ),
             ("summary.json", "the same, with merged delay histograms and the unpaired intervals"),
             ("compare.csv", "one row per compared metric and pair of points"),
             ("manifest.json", "the experiment, its hash, the seeds and every point's resolved model"),
