@@ -29,6 +29,8 @@
 //!   the warm-up study of one model (a pilot run and MSER-5 on its time series).
 //! - [`plan`]: capacity plans: the least capacity that meets service targets, searched over
 //!   candidates decided by sequential replications.
+//! - [`report`]: `report.html`, the overview page of a sweep, plan or run directory: the main
+//!   results, every chart and the model, readable offline.
 //!
 //! The command line (`src/cli/`, in the binary) sits on top of all of them.
 
@@ -49,3 +51,4 @@ pub mod trace;
 pub mod sim;
 pub mod experiment;
 pub mod plan;
+pub mod report;

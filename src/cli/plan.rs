@@ -110,7 +110,7 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
         for sub in ["runs", "charts"] {
             let _ = std::fs::remove_dir_all(dir.join(sub));
         }
-        for f in ["plan.json", "plan.csv", "summary.json", "summary.csv"] {
+        for f in ["plan.json", "plan.csv", "summary.json", "summary.csv", "report.html"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
     }
@@ -170,6 +170,7 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
     if let Err(e) = &charts {
         eprintln!("error: charts: {e}");
     }
+    let html = ddsim::report::write(&dir).inspect_err(|e| eprintln!("error: report: {e}"));
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ = writeln!(o, "ddsim plan: {}", report::paragraph(&plan, &ev, &outcome));
@@ -184,6 +185,9 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
         if let Ok(files) = &charts {
             let _ =
                 writeln!(o, "  charts:  {} ({} charts, SVG and PNG)", dir.join("charts").display(), files.len() / 2);
+        }
+        if let Ok(p) = &html {
+            let _ = writeln!(o, "  report:  {}", p.display());
         }
     }
     match outcome.answer {

@@ -16,6 +16,7 @@ pub struct PlotArgs {
 
 pub fn cmd_plot(a: PlotArgs) -> Result<(), Failure> {
     let files = ddsim::experiment::charts::plot_dir(&a.dir).map_err(usage)?;
+    let report = ddsim::report::write(&a.dir).map_err(usage)?;
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ =
@@ -23,6 +24,7 @@ pub fn cmd_plot(a: PlotArgs) -> Result<(), Failure> {
         for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
             let _ = writeln!(o, "  {}", f.with_extension("").display());
         }
+        let _ = writeln!(o, "ddsim plot: overview page {}", report.display());
     }
     Ok(())
 }

@@ -203,6 +203,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
     if let Err(e) = &charts {
         eprintln!("error: charts: {e}");
     }
+    let html = ddsim::report::write(&report.out).inspect_err(|e| eprintln!("error: report: {e}"));
     if !a.quiet {
         let mut o = std::io::stdout().lock();
         let _ = writeln!(
@@ -226,6 +227,9 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
                 report.out.join("charts").display(),
                 files.len() / 2
             );
+        }
+        if let Ok(p) = &html {
+            let _ = writeln!(o, "  report:  {}", p.display());
         }
     }
     if !report.failures.is_empty() {

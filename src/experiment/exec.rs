@@ -82,7 +82,7 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
             for sub in ["runs", "charts"] {
                 let _ = std::fs::remove_dir_all(dir.join(sub));
             }
-            for f in ["summary.json", "summary.csv", "compare.csv", "manifest.json"] {
+            for f in ["summary.json", "summary.csv", "compare.csv", "manifest.json", "report.html"] {
                 let _ = std::fs::remove_file(dir.join(f));
             }
         }
