@@ -28,17 +28,17 @@ struct Cli {
 enum Cmd {
     /// Run one model once and write DIR/results.json.
     #[command(
-        after_help = "Examples:\n  ddsim run\n  ddsim run models/tiny.json --seed 7 --out output/tiny-7\n  ddsim run models/baseline.json --set policy.store.per_session=50 --set horizon=1d"
+        after_help = "Examples:\n  ddsim run\n  ddsim run models/tiny.json --seed 7 --out output/tiny-7\n  ddsim run models/storm.json --set policy.store.per_session=50 --set horizon=4h"
     )]
     Run(cli::run::RunArgs),
     /// A pilot run: where each main time series settles (MSER-5), against the configured warm-up.
     #[command(
-        after_help = "Examples:\n  ddsim warmup models/tiny.json --out output/tiny-warmup\n  ddsim warmup models/baseline.json --set horizon=3d\n\nWrites DIR/warmup.json, DIR/warmup.svg and DIR/warmup.png (default DIR: output/<model name>/)."
+        after_help = "Examples:\n  ddsim warmup models/tiny.json --out output/tiny-warmup\n  ddsim warmup models/storm.json --set horizon=12h\n\nWrites DIR/warmup.json, DIR/warmup.svg and DIR/warmup.png (default DIR: output/<model name>/)."
     )]
     Warmup(cli::warmup::WarmupArgs),
     /// Run every point and replication of an experiment, in parallel; summarise with CIs.
     #[command(
-        after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/retry-policies.json --threads 2 --out output/retry\n\nRe-running the same command resumes: runs already done are skipped."
+        after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/quickstart.json --threads 2     (again: every run is found done)\n\nRe-running the same command resumes: runs already done are skipped."
     )]
     Sweep(cli::sweep::SweepArgs),
     /// The least capacity that meets service targets: search one or two variables with sequential replications.
