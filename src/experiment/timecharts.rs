@@ -134,9 +134,9 @@ impl TimeChart {
         let edge_only = self.y_unit == Unit::Share;
         if banded {
             subtitle.push(format!(
-                "bold: mean over each {} interval; {}: the largest value in it",
+                "bold: mean over each {} interval; {} the largest value in it",
                 self.interval,
-                if edge_only { "thin" } else { "shaded up to" }
+                if edge_only { "thin:" } else { "shaded: up to" }
             ));
         }
         let series = self

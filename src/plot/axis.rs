@@ -88,11 +88,13 @@ fn decimals_for(values: &[f64]) -> usize {
         .unwrap_or(6)
 }
 
-/// Writes `values / div` with the same number of decimals each, zeros trimmed.
+/// Writes `values / div` with the same number of decimals each, zeros trimmed. Zero is `0`
+/// for counts and sizes (no `0k`).
 fn scaled(values: &[f64], div: f64, suffix: &str) -> Vec<String> {
     let v: Vec<f64> = values.iter().map(|x| x / div).collect();
     let d = decimals_for(&v);
-    v.iter().map(|x| format!("{}{suffix}", trim(*x, d))).collect()
+    let bare_zero = !matches!(suffix, "%" | "d" | "h" | "m" | "s" | "ms" | "us");
+    v.iter().map(|x| if *x == 0.0 && bare_zero { "0".into() } else { format!("{}{suffix}", trim(*x, d)) }).collect()
 }
 
 /// Groups the digits of an integer part by thousands: `20000` → `20,000`.
@@ -140,18 +142,43 @@ pub fn tick_labels(unit: &Unit, ticks: &[f64], log: bool) -> Vec<String> {
                 .unwrap_or((1, " B"));
             scaled(ticks, div as f64, name)
         }
-        Unit::Seconds if log => ticks.iter().map(|v| format_duration_short(*v)).collect(),
+        // Round durations of their own (a log axis, a sweep's values): each in its own unit.
+        Unit::Seconds if log || !evenly_spaced(ticks) => ticks.iter().map(|v| format_duration_short(*v)).collect(),
         Unit::Seconds => {
-            // The largest unit of which the step is at least a quarter: 15m steps read 0.25h,
-            // 0.5h, 0.75h; 10m steps read 10m, 20m, 30m.
+            // Days for steps of a day or more; below, the largest unit of which the step is at
+            // least a quarter: 6h steps read 6h, 12h, 18h; 15m steps 0.25h, 0.5h, 0.75h; 10m
+            // steps 10m, 20m, 30m.
             let step = ticks.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
             let step = if step.is_finite() { step } else { max.max(1e-6) };
-            let (div, name) = [(86400.0, "d"), (3600.0, "h"), (60.0, "m"), (1.0, "s"), (1e-3, "ms"), (1e-6, "us")]
+            let (div, name) = [(86400.0, "d", 1.0), (3600.0, "h", 0.25), (60.0, "m", 0.25), (1.0, "s", 0.25)]
                 .into_iter()
-                .find(|(d, _)| step >= d / 4.0 - 1e-12)
-                .unwrap_or((1e-6, "us"));
+                .chain([(1e-3, "ms", 0.25), (1e-6, "us", 0.0)])
+                .find(|(d, _, k)| step >= d * k - 1e-12)
+                .map_or((1e-6, "us"), |(d, n, _)| (d, n));
+            // Minutes past the first hour read as hours and minutes (1h, 1h10m, 1h20m).
+            let whole_minutes = ticks.iter().all(|v| (v / 60.0 - (v / 60.0).round()).abs() < 1e-9);
+            if name == "m" && max >= 3600.0 && whole_minutes {
+                return ticks.iter().map(|v| hours_minutes(*v)).collect();
+            }
             scaled(ticks, div, name)
         }
+    }
+}
+
+/// Whether ticks are a regular grid (at least three, equally spaced) rather than values of
+/// their own.
+fn evenly_spaced(ticks: &[f64]) -> bool {
+    let steps: Vec<f64> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
+    ticks.len() >= 3 && steps.windows(2).all(|w| (w[0] - w[1]).abs() <= 1e-6 * w[0].abs().max(1e-12))
+}
+
+/// A whole number of minutes as `45m`, `1h`, `1h10m`.
+fn hours_minutes(v: f64) -> String {
+    let m = (v / 60.0).round() as i64;
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
     }
 }
 
@@ -169,8 +196,14 @@ fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 
 /// Rounds away the float noise of `k * step`.
 fn clean(v: f64, step: f64) -> f64 {
-    let q = 10f64.powf(step.log10().floor() - 3.0);
-    (v / q).round() * q
+    let e = 3.0 - step.log10().floor();
+    if e <= 0.0 {
+        let q = 10f64.powf(-e);
+        (v / q).round() * q
+    } else {
+        let k = 10f64.powf(e);
+        (v * k).round() / k
+    }
 }
 
 /// Where the ticks of an axis over [lo, hi] go: every category; a sweep's own values (`data`,
@@ -191,12 +224,24 @@ pub fn ticks(unit: &Unit, lo: f64, hi: f64, log: bool, data: &[f64]) -> Vec<f64>
         return d;
     }
     if log && lo > 0.0 {
-        if *unit == Unit::Seconds && hi > 10.0 * lo {
-            let cands =
+        if *unit == Unit::Seconds {
+            // Round durations: decades of them over a wide span, finer ones (thinned to at
+            // most 8) over a narrow one.
+            let coarse =
                 [1e-6, 1e-5, 1e-4, 0.001, 0.01, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 21600.0, 86400.0, 604_800.0];
-            let t: Vec<f64> = cands.iter().copied().filter(|v| *v >= lo && *v <= hi).collect();
-            if t.len() >= 2 {
+            let fine = [
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0,
+                300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0, 43200.0, 86400.0, 172_800.0, 604_800.0,
+            ];
+            let within = |c: &[f64]| -> Vec<f64> { c.iter().copied().filter(|v| *v >= lo && *v <= hi).collect() };
+            let t = within(&coarse);
+            if t.len() >= 3 {
                 return t;
+            }
+            let t = within(&fine);
+            if t.len() >= 2 {
+                let k = t.len().div_ceil(8);
+                return t.into_iter().step_by(k).collect();
             }
         }
         let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
@@ -229,7 +274,7 @@ pub fn ticks(unit: &Unit, lo: f64, hi: f64, log: bool, data: &[f64]) -> Vec<f64>
         }
         _ => None,
     }
-    .unwrap_or_else(|| nice_step(lo, hi, 7.0));
+    .unwrap_or_else(|| nice_step(lo, hi, 8.0));
     multiples(lo, hi, step)
 }
 
@@ -324,7 +369,15 @@ mod tests {
         assert_eq!(l(&Unit::Seconds, &[9000.0, 10800.0, 12600.0], false), ["2.5h", "3h", "3.5h"]);
         assert_eq!(l(&Unit::Seconds, &[600.0, 1200.0, 1800.0], false), ["10m", "20m", "30m"]);
         assert_eq!(l(&Unit::Seconds, &[1.0, 60.0, 3600.0], true), ["1s", "1m", "1h"]);
-        assert_eq!(l(&Unit::Bytes, &[0.0, 524288.0, 1048576.0], false), ["0 MiB", "0.5 MiB", "1 MiB"]);
+        assert_eq!(l(&Unit::Seconds, &[300.0, 1800.0], false), ["5m", "30m"]);
+        assert_eq!(l(&Unit::Seconds, &[3600.0, 4200.0, 4800.0, 5400.0], false), ["1h", "1h10m", "1h20m", "1h30m"]);
+        assert_eq!(l(&Unit::Bytes, &[0.0, 524288.0, 1048576.0], false), ["0", "0.5 MiB", "1 MiB"]);
+        assert_eq!(
+            l(&Unit::Seconds, &[0.0, 21600.0, 43200.0, 64800.0, 86400.0], false),
+            ["0h", "6h", "12h", "18h", "24h"]
+        );
+        assert_eq!(l(&Unit::Seconds, &[0.0, 86400.0, 172800.0], false), ["0d", "1d", "2d"]);
+        assert_eq!(l(&Unit::Count, &[0.0, 5000.0, 10000.0, 15000.0], false), ["0", "5k", "10k", "15k"]);
     }
 
     #[test]
@@ -344,7 +397,8 @@ mod tests {
 
     #[test]
     fn labels_break_at_separators_only() {
-        assert_eq!(wrap("retry=none,per_session=200", 14), ["retry=none,", "per_session=200"]);
+        assert_eq!(wrap("retry=none,per_session=200", 16), ["retry=none,", "per_session=200"]);
+        assert_eq!(wrap("retry=none,per_session=200", 12), ["retry=none,", "per_session=", "200"]);
         assert_eq!(
             wrap("retry=exponential-jitter_full,per_session=20", 20).concat(),
             "retry=exponential-jitter_full,per_session=20"
