@@ -450,7 +450,7 @@ pub(super) fn bar_chart(
         categories,
         segments,
         x_label: format!(
-            "{} (count, mean over replications)",
+            "{}, mean over replications",
             if of == "deferred" { "deferred messages" } else { "deferred notifications" }
         ),
     })

@@ -274,7 +274,7 @@ pub fn run_charts(doc: &Value, window: Window) -> Vec<(String, Chart)> {
             seg.1.push(doc["metrics"][format!("notifications.{key}")].as_f64().unwrap_or(0.0));
         }
         b.categories.push("notifications".into());
-        b.x_label = "deferred items (count)".into();
+        b.x_label = "deferred items".into();
     }
     out.push(("outcomes".into(), bars));
     if !window.is_set()

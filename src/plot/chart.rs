@@ -590,20 +590,32 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> 
             String::new()
         }
     };
-    let xf = |v: &f64| format_number(*v);
+    let blank = |_: &f64| String::new();
     chart
         .configure_mesh()
         .x_desc(c.x_label.as_str())
         .y_labels(n.max(1))
         .y_label_formatter(&yf)
-        .x_label_formatter(&xf)
-        .disable_y_mesh()
+        .x_label_formatter(&blank)
+        .disable_mesh()
+        .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(210, 210, 210))
         .draw()
         .map_err(err)?;
+    // Counts on one scale (0, 20k, 40k; never 4000 beside 14k), gridded.
+    let (ox, oy) = plot.get_base_pixel();
+    let xt = ticks(&Unit::Count, 0.0, max, false, &[]);
+    for (t, label) in xt.iter().zip(tick_labels(&Unit::Count, &xt, false)) {
+        let grid = RGBColor(225, 225, 225);
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![(*t, -0.5), (*t, n as f64 - 0.5)], grid)))
+            .map_err(err)?;
+        let (x, y) = px(&chart, (ox, oy), (*t, -0.5));
+        plot.draw(&PathElement::new(vec![(x, y), (x, y + 5)], BLACK)).map_err(err)?;
+        let style = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        plot.draw(&Text::new(label, (x, y + 8), style)).map_err(err)?;
+    }
     for i in 0..n {
         let y = (n - 1 - i) as f64;
         let mut left = 0.0;
