@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct PlotArgs {
     /// A sweep directory (with manifest.json) or a run directory (with results.json).
     pub dir: PathBuf,
-    /// Draw the time series from this simulated time on (a duration such as 2h30m's "150m").
+    /// Draw the time series from this simulated time on (a duration, such as 2.5h).
     #[arg(long, value_name = "T", value_parser = seconds)]
     pub from: Option<f64>,
     /// Draw the time series up to this simulated time.

@@ -332,7 +332,13 @@ fn bounds(c: &LineChart) -> ((f64, f64), (f64, f64)) {
         y0 /= 1.5;
         y1 *= 1.5;
     } else {
-        y1 += (y1 - y0) * 0.06;
+        let span = y1 - y0;
+        y1 += span * 0.06;
+        if !(c.y_from_zero && y0 == 0.0) {
+            // Room below the lowest marker or interval too, but no negative values that
+            // nothing can take.
+            y0 = if y0 >= 0.0 { (y0 - span * 0.04).max(0.0) } else { y0 - span * 0.04 };
+        }
     }
     if c.log_y && y0 <= 0.0 {
         y0 = y1.min(1.0) * 1e-3;
