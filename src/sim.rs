@@ -415,7 +415,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
                 self.measurement.warmup(self.now, &mut self.stats, loads, pending);
             }
             Event::Sample => {
-                let loads = self.servers.iter().flatten().map(|s| &s.load);
+                let loads = self.servers.iter_mut().flatten().map(|s| &mut s.load);
                 self.measurement.sample(self.now, &mut self.stats, loads, self.devices.online_count());
                 let next = self.now + self.measurement.interval();
                 if next <= self.world.horizon {

@@ -90,7 +90,9 @@ fn warmup_of_tiny_reports_every_main_series_with_a_chart() {
     let svg = std::fs::read_to_string(dir.path().join("w/warmup.svg")).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let texts: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).collect();
-    for want in ["configured warm-up 30m", "store.occupancy: items held by all PFs", "1h", "virtual time (time)"] {
+    for want in
+        ["configured warm-up 30m", "store.occupancy: items held by all PFs", "1h", "simulated time since the start"]
+    {
         assert!(texts.iter().any(|t| t.trim() == want), "no {want:?} in {texts:?}");
     }
     let reader = png::Decoder::new(std::fs::File::open(dir.path().join("w/warmup.png")).unwrap()).read_info().unwrap();

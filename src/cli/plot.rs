@@ -2,6 +2,7 @@
 
 use super::{Failure, usage};
 use clap::Args;
+use ddsim::experiment::charts::Window;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -9,13 +10,29 @@ use std::path::PathBuf;
 pub struct PlotArgs {
     /// A sweep directory (with manifest.json) or a run directory (with results.json).
     pub dir: PathBuf,
+    /// Draw the time series from this simulated time on (a duration, such as 2.5h).
+    #[arg(long, value_name = "T", value_parser = seconds)]
+    pub from: Option<f64>,
+    /// Draw the time series up to this simulated time.
+    #[arg(long, value_name = "T", value_parser = seconds)]
+    pub to: Option<f64>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
+fn seconds(s: &str) -> Result<f64, String> {
+    ddsim::units::parse_duration(s).map(|d| d.secs_f64())
+}
+
 pub fn cmd_plot(a: PlotArgs) -> Result<(), Failure> {
-    let files = ddsim::experiment::charts::plot_dir(&a.dir).map_err(usage)?;
+    if let (Some(f), Some(t)) = (a.from, a.to)
+        && f >= t
+    {
+        return Err(usage("--to must be after --from".to_string()));
+    }
+    let window = Window { from: a.from, to: a.to };
+    let files = ddsim::experiment::charts::plot_dir(&a.dir, window).map_err(usage)?;
     let report = ddsim::report::write(&a.dir).map_err(usage)?;
     if !a.quiet {
         let mut o = std::io::stdout().lock();

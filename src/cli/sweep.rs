@@ -199,7 +199,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         });
     }
     // Charts of what completed (a chart that cannot be drawn is reported, not fatal).
-    let charts = ddsim::experiment::charts::plot_dir(&report.out);
+    let charts = ddsim::experiment::charts::plot_dir(&report.out, Default::default());
     if let Err(e) = &charts {
         eprintln!("error: charts: {e}");
     }

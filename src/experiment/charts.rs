@@ -1,7 +1,11 @@
 //! From results on disk to charts: the charts an experiment declares (or sensible defaults)
 //! for a sweep directory, and the standard charts of a single run.
 
+pub use super::labels::unit_of;
+use super::labels::{delay_words, is_delay, metric_words, survivors_note};
 use super::summary::describe;
+use super::timecharts::sweep_timechart;
+pub use super::timecharts::{Window, run_charts};
 use super::{ChartSpec, ExperimentSpec, short_names};
 use crate::model::display_path;
 use crate::plot::chart::{BarChart, Chart, LineChart, Series, Unit, XyCi};
@@ -76,30 +80,6 @@ fn metric_of(doc: &Value, expr: &str) -> Option<f64> {
             (b != 0.0).then_some(a / b)
         }
         None => get(expr),
-    }
-}
-
-/// The unit a metric (or ratio) is read in.
-pub fn unit_of(expr: &str) -> Unit {
-    if expr.contains('/') || expr.ends_with("utilisation") {
-        return Unit::Share;
-    }
-    if expr.contains("latency_s") || expr.ends_with("_s") || expr.contains("_s.") {
-        return Unit::Seconds;
-    }
-    if expr.contains("bytes") {
-        return Unit::Bytes;
-    }
-    Unit::Count
-}
-
-fn unit_suffix(u: &Unit) -> &'static str {
-    match u {
-        Unit::Seconds => " (time)",
-        Unit::Bytes => " (bytes)",
-        Unit::Share => " (share)",
-        Unit::Count => " (count)",
-        Unit::Category(_) => "",
     }
 }
 
@@ -230,43 +210,35 @@ fn line_charts(
                 Some(s) => format!("{}={name}", data.dims[s].1),
                 None => String::new(),
             };
-            series_list.push(Series {
-                name: label,
-                points,
-                markers: true,
-                steps: false,
-                band: false,
-                points_only: false,
-            });
+            series_list.push(Series { name: label, points, markers: true, ..Series::default() });
         }
         let t = title.map(str::to_string).unwrap_or_else(|| format!("{y} against {}", data.dims[xd].1));
-        let x_label = format!("{}{}", data.dims[xd].0, unit_suffix(&x_unit));
+        let mut subtitle = join_subtitle(replications_note(data), &fixed);
+        if is_delay(y) {
+            let runs: Vec<Vec<&Value>> =
+                members.iter().map(|&pi| data.points[pi].runs.iter().flatten().collect()).collect();
+            if let Some(note) = survivors_note(&runs) {
+                subtitle = subtitle.map(|s| format!("{note}; {s}"));
+            }
+        }
         charts.push((
             fixed.clone(),
             Chart::Line(LineChart {
                 title: t,
-                subtitle: join_subtitle(replications_note(data), &fixed),
-                x_label,
-                y_label: format!("{}{}", y.replace('/', " / "), unit_suffix(&y_unit)),
+                subtitle,
+                x_label: data.dims[xd].0.clone(),
+                y_label: metric_words(y),
                 log_x: log_x && !matches!(x_unit, Unit::Category(_)),
                 x_unit: x_unit.clone(),
                 y_unit: y_unit.clone(),
                 log_y,
                 series: series_list,
                 y_from_zero: y_unit != Unit::Seconds,
+                ..LineChart::default()
             }),
         ));
     }
     Ok(charts)
-}
-
-/// What each delay histogram measures, as an axis label.
-fn delay_label(metric: &str) -> &'static str {
-    match metric {
-        "delivery.after_register_s" => "delay from the 3rd-party REGISTER at the PF to MSRP delivery (time)",
-        "delivery.after_client_register_s" => "delay from the client's REGISTER to MSRP delivery (time)",
-        _ => "delivery latency: arrival at the PF to MSRP delivery (time)",
-    }
 }
 
 /// Merged histogram `metric` of a set of runs, as CDF points (upper edge, fraction).
@@ -297,6 +269,62 @@ fn cdf_points(runs: &[&Value], metric: &str) -> Vec<XyCi> {
     out
 }
 
+/// Where a CDF's x axis starts: near the data, at the 0.5th percentile of the series that
+/// starts first (a few very short delays would leave most of a log axis empty), and where it
+/// ends: at the largest value.
+fn cdf_range(series: &[Series], log: bool) -> Option<(f64, f64)> {
+    let lo = series
+        .iter()
+        .filter_map(|s| s.points.iter().find(|p| p.1 >= 0.005).map(|p| p.0))
+        .filter(|x| !log || *x > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let hi = series.iter().filter_map(|s| s.points.last().map(|p| p.0)).fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
+        return None;
+    }
+    Some(if log { (lo / 1.2, hi * 1.2) } else { ((lo - 0.03 * (hi - lo)).max(0.0), hi + 0.03 * (hi - lo)) })
+}
+
+/// The CDF of delay histogram `metric`, one step curve per (name, runs merged).
+pub(super) fn cdf_chart(
+    groups: &[(String, Vec<&Value>)],
+    metric: &str,
+    log_x: bool,
+    title: Option<&str>,
+    subtitle: &str,
+) -> Chart {
+    let series: Vec<Series> = groups
+        .iter()
+        .map(|(name, runs)| Series {
+            name: name.clone(),
+            points: cdf_points(runs, metric),
+            steps: true,
+            ..Series::default()
+        })
+        .collect();
+    let runs: Vec<Vec<&Value>> = groups.iter().map(|g| g.1.clone()).collect();
+    let subtitle = match survivors_note(&runs) {
+        Some(note) => format!("{note}; {subtitle}"),
+        None => subtitle.to_string(),
+    };
+    Chart::Line(LineChart {
+        title: title.map(str::to_string).unwrap_or_else(|| match metric {
+            "delivery.latency_s" => "Deferred delivery latency (CDF)".to_string(),
+            m => format!("{m} (CDF)"),
+        }),
+        subtitle: Some(subtitle),
+        x_label: delay_words(metric).into(),
+        y_label: "share of the delivered items delivered within x".into(),
+        x_unit: Unit::Seconds,
+        y_unit: Unit::Share,
+        log_x,
+        x_range: cdf_range(&series, log_x),
+        series,
+        y_from_zero: true,
+        ..LineChart::default()
+    })
+}
+
 fn cdf_charts(
     data: &SweepData,
     metric: &str,
@@ -311,89 +339,21 @@ fn cdf_charts(
     };
     let mut charts = vec![];
     for (fixed, members) in groups(data, &free) {
-        let mut series_list = vec![];
-        for &pi in &members {
-            let p = &data.points[pi];
-            let runs: Vec<&Value> = p.runs.iter().flatten().collect();
-            let name = match sd {
-                Some(s) => format!("{}={}", data.dims[s].1, p.labels[s]),
-                None => p.id.clone(),
-            };
-            series_list.push(Series {
-                name,
-                points: cdf_points(&runs, metric),
-                markers: false,
-                steps: true,
-                band: false,
-                points_only: false,
-            });
-        }
-        charts.push((
-            fixed.clone(),
-            Chart::Line(LineChart {
-                title: title.map(str::to_string).unwrap_or_else(|| match metric {
-                    "delivery.latency_s" => "Deferred delivery latency (CDF)".to_string(),
-                    m => format!("{m} (CDF)"),
-                }),
-                subtitle: join_subtitle(format!("all {} replications merged", replications_text(data)), &fixed),
-                x_label: delay_label(metric).into(),
-                y_label: "fraction of deferred items delivered (share)".into(),
-                x_unit: Unit::Seconds,
-                y_unit: Unit::Share,
-                log_x,
-                log_y: false,
-                series: series_list,
-                y_from_zero: true,
-            }),
-        ));
+        let groups: Vec<(String, Vec<&Value>)> = members
+            .iter()
+            .map(|&pi| {
+                let p = &data.points[pi];
+                let name = match sd {
+                    Some(s) => format!("{}={}", data.dims[s].1, p.labels[s]),
+                    None => p.id.clone(),
+                };
+                (name, p.runs.iter().flatten().collect())
+            })
+            .collect();
+        let subtitle = join_subtitle(format!("all {} replications merged", replications_text(data)), &fixed);
+        charts.push((fixed.clone(), cdf_chart(&groups, metric, log_x, title, &subtitle.unwrap_or_default())));
     }
     Ok(charts)
-}
-
-fn series_of(doc: &Value, metric: &str) -> Vec<XyCi> {
-    let t = doc["timeseries"]["t_s"].as_array();
-    let v = doc["timeseries"][metric].as_array();
-    match (t, v) {
-        (Some(t), Some(v)) => {
-            t.iter().zip(v).map(|(a, b)| (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0), None)).collect()
-        }
-        _ => vec![],
-    }
-}
-
-fn timeseries_chart(title: &str, subtitle: Option<String>, curves: Vec<(String, Vec<XyCi>)>, metric: &str) -> Chart {
-    let y_unit = if metric.ends_with("utilisation") { Unit::Share } else { unit_of(metric) };
-    let y_label = match metric {
-        "delivery.per_minute" => "deferred items delivered per minute (count)".to_string(),
-        "store.occupancy" => "items held by the PFs (count)".to_string(),
-        "store.bytes" => "bytes held by the PFs (bytes)".to_string(),
-        "workload.online_users" => "devices switched on (count)".to_string(),
-        m if m.ends_with(".utilisation") => "share of workers busy, per interval (share)".to_string(),
-        m if m.ends_with(".queue") => "messages waiting, mean per interval (count)".to_string(),
-        m => format!("{m}{}", unit_suffix(&y_unit)),
-    };
-    Chart::Line(LineChart {
-        title: title.to_string(),
-        subtitle,
-        x_label: "virtual time (time)".into(),
-        y_label,
-        x_unit: Unit::Seconds,
-        y_unit,
-        log_x: false,
-        log_y: false,
-        series: curves
-            .into_iter()
-            .map(|(name, points)| Series {
-                name,
-                points,
-                markers: false,
-                steps: false,
-                band: false,
-                points_only: false,
-            })
-            .collect(),
-        y_from_zero: true,
-    })
 }
 
 /// A run's hourly column folded by hour of day: at each hour of day, the mean over the days of
@@ -434,7 +394,7 @@ fn profile_chart(data: &SweepData, metric: &str, title: Option<&str>) -> Chart {
                     Some((hod as f64, st.mean, ci))
                 })
                 .collect();
-            Series { name: p.id.clone(), points, markers: false, steps: false, band: true, points_only: false }
+            Series { name: p.id.clone(), points, band: true, ..Series::default() }
         })
         .collect();
     let y_unit = unit_of(metric);
@@ -445,17 +405,18 @@ fn profile_chart(data: &SweepData, metric: &str, title: Option<&str>) -> Chart {
             replications_text(data)
         )),
         x_label: "hour of day (simulated time 0 is midnight)".into(),
-        y_label: format!("{metric}{}", unit_suffix(&y_unit)),
+        y_label: metric_words(metric),
         x_unit: Unit::Category((0..24).map(|h| h.to_string()).collect()),
         y_unit: y_unit.clone(),
         log_x: false,
         log_y: false,
         series,
         y_from_zero: y_unit != Unit::Seconds,
+        ..LineChart::default()
     })
 }
 
-fn bar_chart(
+pub(super) fn bar_chart(
     title: &str,
     subtitle: Option<String>,
     of: &str,
@@ -489,20 +450,27 @@ fn bar_chart(
         categories,
         segments,
         x_label: format!(
-            "{} (count, mean over replications)",
+            "{}, mean over replications",
             if of == "deferred" { "deferred messages" } else { "deferred notifications" }
         ),
     })
 }
 
-/// The charts of a sweep: the declared ones, or defaults. Returns (file stem, chart).
-pub fn sweep_charts(data: &SweepData) -> Result<Vec<(String, Chart)>, String> {
+/// The charts of a sweep: the declared ones, or defaults; time series over `window` when it is
+/// set (else over the window the chart declares, if any). Returns (file stem, chart).
+pub fn sweep_charts(data: &SweepData, window: Window) -> Result<Vec<(String, Chart)>, String> {
     let specs: Vec<ChartSpec> = if data.spec.charts.is_empty() {
         let first = data.dims.first().map(|d| d.0.clone());
         let mut v = vec![
             ChartSpec::Bar { of: "deferred".into(), title: None },
             ChartSpec::Cdf { metric: "delivery.latency_s".into(), series: first.clone(), log_x: true, title: None },
-            ChartSpec::Timeseries { metrics: vec!["store.occupancy".into()], replication: 0, title: None },
+            ChartSpec::Timeseries {
+                metrics: vec!["store.occupancy".into()],
+                replication: 0,
+                title: None,
+                from: None,
+                to: None,
+            },
         ];
         if let Some(x) = first {
             v.push(ChartSpec::Line {
@@ -527,19 +495,16 @@ pub fn sweep_charts(data: &SweepData) -> Result<Vec<(String, Chart)>, String> {
             ChartSpec::Cdf { metric, series, log_x, title } => {
                 cdf_charts(data, metric, series.as_deref(), *log_x, title.as_deref())?
             }
-            ChartSpec::Timeseries { metrics, replication, title } => {
-                let mut curves = vec![];
-                for p in &data.points {
-                    let Some(Some(doc)) = p.runs.get(*replication as usize) else { continue };
-                    for m in metrics {
-                        let name = if metrics.len() > 1 { format!("{}: {m}", p.id) } else { p.id.clone() };
-                        curves.push((name, series_of(doc, m)));
-                    }
-                }
-                let t = title.clone().unwrap_or_else(|| format!("{} over time", metrics.join(", ")));
+            ChartSpec::Timeseries { metrics, replication, title, from, to } => {
+                let points: Vec<(String, Option<&Value>)> = data
+                    .points
+                    .iter()
+                    .map(|p| (p.id.clone(), p.runs.get(*replication as usize).and_then(Option::as_ref)))
+                    .collect();
+                let declared = Window { from: from.map(|d| d.secs_f64()), to: to.map(|d| d.secs_f64()) };
                 vec![(
                     String::new(),
-                    timeseries_chart(&t, Some(format!("replication {replication} of each point")), curves, &metrics[0]),
+                    sweep_timechart(&points, metrics, *replication, title.as_deref(), declared.or(window)),
                 )]
             }
             ChartSpec::Profile { metric, title } => {
@@ -568,94 +533,14 @@ pub fn sweep_charts(data: &SweepData) -> Result<Vec<(String, Chart)>, String> {
     Ok(out)
 }
 
-/// The standard charts of one run (a results.json).
-pub fn run_charts(doc: &Value) -> Vec<(String, Chart)> {
-    let name = doc["model"]["name"].as_str().unwrap_or("run").to_string();
-    let sub = Some(format!("model {name}, seed {}", doc["seed"]));
-    let mut out = vec![];
-    out.push((
-        "01-store-occupancy".to_string(),
-        timeseries_chart(
-            "Deferred store occupancy",
-            sub.clone(),
-            vec![("all PFs".into(), series_of(doc, "store.occupancy"))],
-            "store.occupancy",
-        ),
-    ));
-    out.push((
-        "02-deliveries-per-minute".to_string(),
-        timeseries_chart(
-            "Deferred deliveries per minute",
-            sub.clone(),
-            vec![("all PFs".into(), series_of(doc, "delivery.per_minute"))],
-            "delivery.per_minute",
-        ),
-    ));
-    let servers: Vec<String> = doc["timeseries"]
-        .as_object()
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| {
-                    k.strip_prefix("servers.").and_then(|r| r.strip_suffix(".utilisation")).map(str::to_string)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let util = servers.iter().map(|s| (s.clone(), series_of(doc, &format!("servers.{s}.utilisation")))).collect();
-    out.push((
-        "03-server-utilisation".to_string(),
-        timeseries_chart("Server utilisation", sub.clone(), util, "servers.x.utilisation"),
-    ));
-    let queues = servers.iter().map(|s| (s.clone(), series_of(doc, &format!("servers.{s}.queue")))).collect();
-    out.push((
-        "04-server-queues".to_string(),
-        timeseries_chart("Server input queues", sub.clone(), queues, "servers.x.queue"),
-    ));
-    out.push((
-        "05-latency-cdf".to_string(),
-        Chart::Line(LineChart {
-            title: "Deferred delivery latency (CDF)".into(),
-            subtitle: sub.clone(),
-            x_label: "delivery latency: arrival at the PF to MSRP delivery (time)".into(),
-            y_label: "fraction of deferred items delivered (share)".into(),
-            x_unit: Unit::Seconds,
-            y_unit: Unit::Share,
-            log_x: true,
-            log_y: false,
-            series: vec![Series {
-                name: String::new(),
-                points: cdf_points(&[doc], "delivery.latency_s"),
-                markers: false,
-                steps: true,
-                band: false,
-                points_only: false,
-            }],
-            y_from_zero: true,
-        }),
-    ));
-    out.push((
-        "06-outcomes".to_string(),
-        bar_chart("What happened to deferred items", sub, "deferred", vec!["messages".into()], vec![vec![doc]]),
-    ));
-    if let Chart::Bar(b) = &mut out.last_mut().expect("pushed").1 {
-        // Notifications as a second bar.
-        for (k, seg) in b.segments.iter_mut().enumerate() {
-            let key =
-                ["delivered", "discarded_decline", "discarded_bye", "dropped_overflow", "expired", "pending_at_end"][k];
-            seg.1.push(doc["metrics"][format!("notifications.{key}")].as_f64().unwrap_or(0.0));
-        }
-        b.categories.push("notifications".into());
-        b.x_label = "deferred items (count)".into();
-    }
-    out
-}
-
-/// Draws the charts of a sweep or run directory into `dir/charts/`. Returns the files written.
-pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Draws the charts of a sweep or run directory into `dir/charts/`, time series over `window`
+/// if it is set, and removes charts of an earlier drawing that this one does not make. Returns
+/// the files written.
+pub fn plot_dir(dir: &Path, window: Window) -> Result<Vec<PathBuf>, String> {
     let charts = if dir.join("manifest.json").exists() {
-        sweep_charts(&SweepData::load(dir)?)?
+        sweep_charts(&SweepData::load(dir)?, window)?
     } else if dir.join("results.json").exists() {
-        run_charts(&read(&dir.join("results.json"))?)
+        run_charts(&read(&dir.join("results.json"))?, window)
     } else {
         return Err(format!("{}: neither a sweep (manifest.json) nor a run (results.json) directory", dir.display()));
     };
@@ -668,6 +553,16 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, String> {
         chart.save(&path)?;
         files.push(path.with_extension("svg"));
         files.push(path.with_extension("png"));
+    }
+    // Charts numbered as ddsim numbers them ("04-server-queues.svg") that this drawing did not
+    // write are from an earlier one (an older version, or other charts declared).
+    for e in std::fs::read_dir(&out).into_iter().flatten().flatten() {
+        let p = e.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let ours = name.len() > 3 && name.as_bytes()[..2].iter().all(u8::is_ascii_digit) && &name[2..3] == "-";
+        if ours && p.extension().is_some_and(|x| x == "svg" || x == "png") && !files.contains(&p) {
+            let _ = std::fs::remove_file(&p);
+        }
     }
     Ok(files)
 }

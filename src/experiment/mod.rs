@@ -11,9 +11,11 @@
 
 pub mod charts;
 pub mod compare;
+pub mod labels;
 pub mod spec;
 pub mod exec;
 pub mod summary;
+pub mod timecharts;
 pub mod warmup;
 
 pub use spec::{ChartSpec, ExperimentSpec, Precision, Replications, SequentialSpec};
@@ -323,6 +325,7 @@ impl Experiment {
             "store.bytes",
             "delivery.per_minute",
             "sip.responses.503.per_minute",
+            "sip.INVITE.per_minute",
             "delivery.in_progress",
             "workload.online_users",
         ]
@@ -332,6 +335,8 @@ impl Experiment {
         for n in self.server_names(p) {
             names.insert(format!("servers.{n}.queue"));
             names.insert(format!("servers.{n}.utilisation"));
+            names.insert(format!("servers.{n}.queue.max"));
+            names.insert(format!("servers.{n}.utilisation.max"));
         }
         names
     }
@@ -459,7 +464,12 @@ impl Experiment {
                         check_param(i, "series", s)?;
                     }
                 }
-                ChartSpec::Timeseries { metrics: ms, replication, .. } => {
+                ChartSpec::Timeseries { metrics: ms, replication, from, to, .. } => {
+                    if let (Some(a), Some(b)) = (from, to)
+                        && a >= b
+                    {
+                        return Err(err(i, "to", format!("must be after \"from\" ({a}), got {b}")));
+                    }
                     let names = self.series_names(0);
                     if ms.is_empty() {
                         return Err(err(i, "metrics", "name at least one time series".into()));

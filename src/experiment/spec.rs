@@ -2,6 +2,7 @@
 //! runs, what to compare and draw.
 
 use super::compare;
+use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -131,6 +132,12 @@ pub enum ChartSpec {
         replication: u32,
         #[serde(default)]
         title: Option<String>,
+        /// A window of simulated time to draw: from here (default: the start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Duration>,
+        /// ... to here (default: the horizon).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Duration>,
     },
     /// A column of the hourly series by hour of day (folded over the days of the window), one
     /// line per point, with the 95% interval over replications as a band.

@@ -266,7 +266,7 @@ impl Analysis {
                 format_span(self.horizon_s),
                 format_span(self.configured_s)
             )),
-            x_label: "virtual time (time)".into(),
+            x_label: "simulated time since the start".into(),
             x_range: (0.0, self.horizon_s),
             panels,
             legend,

@@ -15,12 +15,18 @@ struct ServerColumns {
     name: String,
     queue: usize,
     utilisation: usize,
+    queue_max: usize,
+    utilisation_max: usize,
     busy_area: f64,
     queue_area: f64,
 }
 
 fn responses_503(s: &Stats) -> u64 {
     s.responses[crate::protocol::status_index(503)]
+}
+
+fn invites(s: &Stats) -> u64 {
+    s.sent[crate::protocol::MsgKind::Invite as usize]
 }
 
 /// What a run measures over time: the measured window (from the end of warm-up), the time
@@ -34,6 +40,7 @@ pub struct Measurement {
     bytes: usize,
     per_minute: usize,
     per_minute_503: usize,
+    per_minute_invite: usize,
     in_progress: usize,
     online: usize,
     /// In node order, the server nodes only.
@@ -41,6 +48,8 @@ pub struct Measurement {
     /// 503 responses counted up to the last sample (the counter restarts at warm-up: this
     /// moves with it so that the interval across warm-up keeps its 503s).
     last_503: i64,
+    /// INVITEs sent up to the last sample (moved likewise).
+    last_invite: i64,
     /// The integral of the deliveries in progress at the last sample (moved likewise).
     in_progress_area: f64,
     hourly: Hourly,
@@ -64,11 +73,14 @@ impl Measurement {
             series.column("delivery.in_progress"),
         );
         let online = series.column("workload.online_users");
+        let per_minute_invite = series.column("sip.INVITE.per_minute");
         let servers: Vec<ServerColumns> = servers
             .map(|name| ServerColumns {
                 name: name.to_string(),
                 queue: series.column(format!("servers.{name}.queue")),
                 utilisation: series.column(format!("servers.{name}.utilisation")),
+                queue_max: series.column(format!("servers.{name}.queue.max")),
+                utilisation_max: series.column(format!("servers.{name}.utilisation.max")),
                 busy_area: 0.0,
                 queue_area: 0.0,
             })
@@ -83,10 +95,12 @@ impl Measurement {
             bytes,
             per_minute,
             per_minute_503,
+            per_minute_invite,
             in_progress,
             online,
             servers,
             last_503: 0,
+            last_invite: 0,
             in_progress_area: 0.0,
             hourly,
             events,
@@ -133,6 +147,7 @@ impl Measurement {
         // accumulated so far, which the reset below would lose.
         let deliveries = stats.deliveries_interval;
         self.last_503 -= responses_503(stats) as i64;
+        self.last_invite -= invites(stats) as i64;
         self.in_progress_area -= stats.episodes_open.area_until(now);
         stats.reset(now);
         stats.deliveries_interval = deliveries;
@@ -151,14 +166,14 @@ impl Measurement {
         stats.notifications.pending_at_warmup = pending.1;
     }
 
-    /// A sample: the levels now, and per server the averages over the interval that ends now
-    /// (not snapshots: a queue that fills and drains between two samples still shows).
-    /// `online`: the devices switched on now.
+    /// A sample: the levels now, and per server the averages and the peaks over the interval
+    /// that ends now (not snapshots: a queue that fills and drains between two samples still
+    /// shows). `online`: the devices switched on now.
     pub fn sample<'a>(
         &mut self,
         now: Time,
         stats: &mut Stats,
-        servers: impl Iterator<Item = &'a ServerLoad>,
+        servers: impl Iterator<Item = &'a mut ServerLoad>,
         online: u64,
     ) {
         let interval = self.interval as f64;
@@ -171,6 +186,9 @@ impl Measurement {
         let r503 = responses_503(stats) as i64;
         self.series.push(self.per_minute_503, (r503 - self.last_503) as f64 * per_minute);
         self.last_503 = r503;
+        let inv = invites(stats) as i64;
+        self.series.push(self.per_minute_invite, (inv - self.last_invite) as f64 * per_minute);
+        self.last_invite = inv;
         let area = stats.episodes_open.area_until(now);
         let prev = std::mem::replace(&mut self.in_progress_area, area);
         self.series.push(self.in_progress, (area - prev).max(0.0) / interval);
@@ -183,6 +201,9 @@ impl Measurement {
             let q_prev = std::mem::replace(&mut c.queue_area, q_area);
             self.series.push(c.queue, (q_area - q_prev).max(0.0) / interval);
             self.series.push(c.utilisation, util);
+            self.series.push(c.queue_max, s.queue.take_interval_peak() as f64);
+            let busy_max = s.busy.take_interval_peak() as f64 / s.workers as f64;
+            self.series.push(c.utilisation_max, busy_max.min(1.0));
         }
     }
 

@@ -354,6 +354,8 @@ pub struct Level {
     peak: u64,
     /// The peak of the current period.
     period_peak: u64,
+    /// The peak since the last sample of the time series (see [`Level::take_interval_peak`]).
+    interval_peak: u64,
 }
 
 impl Level {
@@ -364,6 +366,9 @@ impl Level {
         self.value = v;
         if v > self.period_peak {
             self.period_peak = v;
+        }
+        if v > self.interval_peak {
+            self.interval_peak = v;
         }
     }
     #[inline]
@@ -384,6 +389,12 @@ impl Level {
         self.peak = self.peak.max(p);
         self.period_peak = self.value;
         p
+    }
+    /// Closes a sampling interval: returns the largest level in it (including the level at its
+    /// start) and starts the next at the current level. Independent of periods and of the
+    /// reset at warm-up, so that the time series runs across both.
+    pub fn take_interval_peak(&mut self) -> u64 {
+        std::mem::replace(&mut self.interval_peak, self.value)
     }
     /// Restarts the statistics at `now` (end of warm-up), keeping the current level.
     pub fn reset(&mut self, now: Time) {

@@ -279,6 +279,7 @@ pub fn charts(plan: &Plan, ev: &Evaluator, out: &Outcome, dir: &Path) -> Result<
                 log_y,
                 series,
                 y_from_zero: !log_y,
+                ..LineChart::default()
             }));
         }
     } else {
@@ -319,6 +320,7 @@ pub fn charts(plan: &Plan, ev: &Evaluator, out: &Outcome, dir: &Path) -> Result<
             log_y: false,
             series,
             y_from_zero: true,
+            ..LineChart::default()
         }));
     }
     for (i, c) in charts.iter().enumerate() {
@@ -342,18 +344,11 @@ pub fn charts(plan: &Plan, ev: &Evaluator, out: &Outcome, dir: &Path) -> Result<
 }
 
 fn scatter(name: String, points: Vec<XyCi>, points_only: bool) -> Series {
-    Series { name, points, markers: true, steps: false, band: false, points_only }
+    Series { name, points, markers: true, points_only, ..Series::default() }
 }
 
 fn line(name: String, points: Vec<(f64, f64)>) -> Series {
-    Series {
-        name,
-        points: points.into_iter().map(|(x, y)| (x, y, None)).collect(),
-        markers: false,
-        steps: false,
-        band: false,
-        points_only: false,
-    }
+    Series::line(name, points.into_iter().map(|(x, y)| (x, y, None)).collect())
 }
 
 /// Writes plan.json and plan.csv atomically.

@@ -4,6 +4,7 @@
 //! `trace` use. What to draw from results on disk is `experiment::charts`. Text is rendered with a bundled font (DejaVu Sans, `assets/fonts/`), so
 //! SVG and PNG output look the same on every machine and need no system font packages.
 
+pub mod axis;
 pub mod chart;
 pub mod panels;
 

@@ -5,7 +5,8 @@
 //! [`PANEL_HEIGHT`] high; the time axis is labelled under the last panel only.
 
 use super::FONT;
-use super::chart::{Unit, color, custom_ticks, err, heading};
+use super::axis::{tick_labels, ticks};
+use super::chart::{Unit, color, err, heading, heading_height};
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -16,7 +17,6 @@ pub const WIDTH: u32 = 1000;
 pub const PANEL_HEIGHT: u32 = 150;
 const LEGEND_HEIGHT: u32 = 30;
 const AXIS_HEIGHT: u32 = 56;
-const HEADING_HEIGHT: u32 = 62;
 const Y_LABELS: u32 = 92;
 
 /// How a line is drawn: the series itself, and the kinds of marks.
@@ -69,7 +69,13 @@ const REFERENCE_GREY: RGBColor = RGBColor(90, 90, 90);
 
 impl PanelChart {
     pub fn size(&self) -> (u32, u32) {
-        (WIDTH, HEADING_HEIGHT + LEGEND_HEIGHT + PANEL_HEIGHT * self.panels.len().max(1) as u32 + AXIS_HEIGHT)
+        (
+            WIDTH,
+            heading_height(self.subtitle.as_deref())
+                + LEGEND_HEIGHT
+                + PANEL_HEIGHT * self.panels.len().max(1) as u32
+                + AXIS_HEIGHT,
+        )
     }
 
     /// Writes `<stem>.svg` and `<stem>.png`.
@@ -181,13 +187,14 @@ impl PanelChart {
         };
         // Round durations on the time axis, gridded in every panel, labelled under the last.
         let grid = RGBColor(225, 225, 225);
-        for t in custom_ticks(&Unit::Seconds, x0, x1, false, &[]).unwrap_or_default() {
+        let xt = ticks(&Unit::Seconds, x0, x1, false, &[]);
+        for (&t, label) in xt.iter().zip(tick_labels(&Unit::Seconds, &xt, false)) {
             chart.draw_series(std::iter::once(PathElement::new(vec![(t, 0.0), (t, y1)], grid))).map_err(err)?;
             if last {
                 let (tx, ty) = px(t, 0.0);
                 area.draw(&PathElement::new(vec![(tx, ty), (tx, ty + 5)], BLACK)).map_err(err)?;
                 let style = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
-                area.draw(&Text::new(Unit::Seconds.format(t), (tx, ty + 8), style)).map_err(err)?;
+                area.draw(&Text::new(label, (tx, ty + 8), style)).map_err(err)?;
             }
         }
         let col = color(index);
@@ -271,7 +278,7 @@ mod tests {
         let c = PanelChart {
             title: "Warm-up".into(),
             subtitle: Some("test".into()),
-            x_label: "virtual time (time)".into(),
+            x_label: "simulated time".into(),
             x_range: (0.0, 60_000.0),
             panels: vec![panel("big", 1e5), panel("small", 0.3)],
             legend: vec![(Style::Series, "series".into()), (Style::Settles, "settles".into())],
@@ -287,7 +294,7 @@ mod tests {
         }
         assert_eq!(texts.iter().filter(|t| **t == "settles at 5h").count(), 2);
         assert_eq!(texts.iter().filter(|t| **t == "12h").count(), 1);
-        assert_eq!(c.size(), (1000, HEADING_HEIGHT + LEGEND_HEIGHT + 2 * PANEL_HEIGHT + AXIS_HEIGHT));
+        assert_eq!(c.size(), (1000, heading_height(Some("test")) + LEGEND_HEIGHT + 2 * PANEL_HEIGHT + AXIS_HEIGHT));
         assert!(std::fs::metadata(dir.path().join("w.png")).unwrap().len() > 1000);
     }
 
