@@ -87,6 +87,29 @@ pub fn format_duration(d: Duration) -> String {
     format!("{t}us")
 }
 
+/// A duration in whole units, largest first, as `parse_duration` reads it back: `19200` s →
+/// `"5h20m"`, `9000` → `"2h30m"`, `90.5` → `"1m30.5s"`.
+pub fn format_duration_parts(secs: f64) -> String {
+    if !secs.is_finite() || secs <= 0.0 {
+        return "0s".into();
+    }
+    let mut rest = secs;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86400.0), ("h", 3600.0), ("m", 60.0)] {
+        let n = (rest / size + 1e-9).floor();
+        if n >= 1.0 {
+            out.push_str(&format!("{n:.0}{unit}"));
+            rest -= n * size;
+        }
+    }
+    if rest > 1e-6 {
+        let s = format!("{rest:.3}");
+        out.push_str(s.trim_end_matches('0').trim_end_matches('.'));
+        out.push('s');
+    }
+    out
+}
+
 /// Human rendering for reports and chart ticks: `90s` → `"1.5m"`, rounding to 3 significant digits.
 pub fn format_duration_short(secs: f64) -> String {
     let a = secs.abs();
@@ -270,6 +293,17 @@ mod tests {
         assert!(parse_duration("-3s").unwrap_err().contains("negative"));
         assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_print_in_parts_that_parse_back() {
+        assert_eq!(format_duration_parts(19200.0), "5h20m");
+        assert_eq!(format_duration_parts(9000.0), "2h30m");
+        assert_eq!(format_duration_parts(90.5), "1m30.5s");
+        assert_eq!(format_duration_parts(86400.0 + 7200.0), "1d2h");
+        for s in [19200.0, 9000.0, 90.5, 93600.0] {
+            assert_eq!(parse_duration(&format_duration_parts(s)).unwrap().secs_f64(), s);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use super::charts::{bar_chart, cdf_chart};
 use super::labels::{metric_words, unit_of};
 use crate::plot::chart::{Chart, LineChart, Region, RegionKind, Series, Unit, XyCi};
-use crate::units::{format_duration_short, parse_duration};
+use crate::units::{format_duration_parts, format_duration_short, parse_duration};
 use serde_json::Value;
 
 /// A window of simulated time to draw, in seconds; an end left open is the run's.
@@ -30,7 +30,7 @@ impl Window {
     /// The window in words, for a subtitle.
     fn words(&self, horizon: f64) -> Option<String> {
         let (a, b) = self.range(horizon)?;
-        Some(format!("from {} to {}", format_duration_short(a), format_duration_short(b)))
+        Some(format!("from {} to {}", format_duration_parts(a), format_duration_parts(b)))
     }
 
     /// The window of a chart spec's `from`/`to`, unless `over` (the command line's) is set.
