@@ -13,6 +13,7 @@ pub mod charts;
 pub mod compare;
 pub mod spec;
 pub mod exec;
+pub mod shard;
 pub mod summary;
 pub mod warmup;
 
