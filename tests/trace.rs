@@ -331,7 +331,9 @@ fn the_readme_tshark_filter_finds_exactly_the_deferred_deliveries() {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["node"] == "scscf" && v["dir"] == "sent" && v["summary"].as_str().unwrap().contains("deferred delivery"))
+        .filter(|v| {
+            v["node"] == "scscf" && v["dir"] == "sent" && v["summary"].as_str().unwrap().contains("deferred delivery")
+        })
         .count();
     let found = tshark(&pcap, &["-Y", filter]).lines().count();
     assert!(deferred > 10, "the trace has deferred deliveries to look for: {deferred}");

@@ -173,12 +173,11 @@ pub fn cmd_slurm(a: SlurmArgs) -> Result<(), Failure> {
 
 /// Submits `script` with `sbatch --parsable` and returns the job id.
 fn sbatch(args: &[String], script: &Path) -> Result<String, Failure> {
-    let out = Command::new("sbatch")
-        .arg("--parsable")
-        .args(args)
-        .arg(script)
-        .output()
-        .map_err(|e| usage(format!("cannot run sbatch ({e}); is this a Slurm login node? Without --submit the scripts are written only")))?;
+    let out = Command::new("sbatch").arg("--parsable").args(args).arg(script).output().map_err(|e| {
+        usage(format!(
+            "cannot run sbatch ({e}); is this a Slurm login node? Without --submit the scripts are written only"
+        ))
+    })?;
     let text = String::from_utf8_lossy(&out.stdout);
     // `--parsable` prints `id` or `id;cluster`.
     let id = text.trim().split(';').next().unwrap_or("").to_string();

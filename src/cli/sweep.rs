@@ -319,7 +319,14 @@ fn cmd_collect(a: &SweepArgs, exp: &Experiment, out: &Path) -> Result<(), Failur
         Collected::Missing(m) => m,
     };
     let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "ddsim sweep: {}: {} of {} runs missing in {}:", exp.spec.name, missing.len(), exp.runs(), out.display());
+    let _ = writeln!(
+        o,
+        "ddsim sweep: {}: {} of {} runs missing in {}:",
+        exp.spec.name,
+        missing.len(),
+        exp.runs(),
+        out.display()
+    );
     let mut by_point: Vec<(usize, Vec<usize>)> = vec![];
     for &(p, r) in &missing {
         match by_point.last_mut() {

@@ -71,7 +71,8 @@ pub(super) fn read_results(path: &Path) -> Option<Value> {
 /// Whether run `r` of point `p` is done in `dir`: its results present, readable and of the
 /// replication's seed.
 pub fn is_done(exp: &Experiment, dir: &Path, p: usize, r: usize) -> bool {
-    read_results(&dir.join(exp.run_dir(p, r)).join("results.json")).is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
+    read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+        .is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
 }
 
 /// Checks that `dir` holds no other experiment's output (by the hash in its manifest): an
@@ -242,7 +243,8 @@ pub fn write_summary(exp: &Experiment, dir: &Path) -> Result<Summary, SweepError
         .map(|p| {
             (0..exp.seeds.len())
                 .map(|r| {
-                    read_results(&dir.join(exp.run_dir(p, r)).join("results.json")).and_then(|d| RunResult::from_doc(&d))
+                    read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+                        .and_then(|d| RunResult::from_doc(&d))
                 })
                 .collect()
         })

@@ -96,7 +96,10 @@ pub enum Collected {
 
 /// The runs of `exp` not done in `dir`, in canonical order.
 pub fn missing(exp: &Experiment, dir: &Path) -> Vec<(usize, usize)> {
-    (0..exp.points.len()).flat_map(|p| (0..exp.seeds.len()).map(move |r| (p, r))).filter(|&(p, r)| !is_done(exp, dir, p, r)).collect()
+    (0..exp.points.len())
+        .flat_map(|p| (0..exp.seeds.len()).map(move |r| (p, r)))
+        .filter(|&(p, r)| !is_done(exp, dir, p, r))
+        .collect()
 }
 
 /// Writes the summary of `dir` once every run of `exp` is present; otherwise names the
@@ -123,7 +126,8 @@ mod tests {
     #[test]
     fn shard_specs_are_read_from_the_argument_or_the_scheduler() {
         assert_eq!(Shard::parse("1/4", env(&[])), Ok(Shard { index: 1, count: 4 }));
-        let slurm = env(&[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_MAX", "2")]);
+        let slurm =
+            env(&[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_MAX", "2")]);
         assert_eq!(Shard::parse("slurm", slurm), Ok(Shard { index: 2, count: 3 }));
         assert_eq!(Shard::parse("k8s:5", env(&[("JOB_COMPLETION_INDEX", "4")])), Ok(Shard { index: 4, count: 5 }));
         for (spec, vars, needle) in [
