@@ -38,9 +38,14 @@ enum Cmd {
     Warmup(cli::warmup::WarmupArgs),
     /// Run every point and replication of an experiment, in parallel; summarise with CIs.
     #[command(
-        after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/quickstart.json --threads 2     (again: every run is found done)\n\nRe-running the same command resumes: runs already done are skipped."
+        after_help = "Examples:\n  ddsim sweep experiments/quickstart.json\n  ddsim sweep experiments/quickstart.json --threads 2   again: every run is found done\n  ddsim sweep experiments/quickstart.json --shard 1/4   shard 1 of 4: runs 1, 5, 9, ... of 20\n  ddsim sweep experiments/quickstart.json --collect     the summary, once every shard is done\n\nRe-running the same command resumes: runs already done are skipped. Run k of the canonical order\n(point by point, each point's replications in order) is shard k mod N's; --shard slurm takes I and N\nfrom SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, --shard k8s:N takes I from JOB_COMPLETION_INDEX."
     )]
     Sweep(cli::sweep::SweepArgs),
+    /// A Slurm job array of the sweep's shards, and a collect job after it; --submit submits them.
+    #[command(
+        after_help = "Examples:\n  ddsim slurm experiments/quickstart.json --tasks 4\n  ddsim slurm experiments/quickstart.json --tasks 4 --cpus-per-task 2 --time 30 --mem 2G --out output/quickstart-cluster\n\nWrites DIR/slurm/sweep.sbatch (the array: task I runs ddsim sweep --shard I/N, run k of the\nexperiment being task k mod N's) and DIR/slurm/collect.sbatch (ddsim sweep --collect, after the\nwhole array succeeded). With --submit, submits both and prints the job ids. See README, \"On a cluster\"."
+    )]
+    Slurm(cli::slurm::SlurmArgs),
     /// The least capacity that meets service targets: search one or two variables with sequential replications.
     #[command(
         after_help = "Examples:\n  ddsim plan experiments/store-plan.json\n  ddsim plan experiments/store-plan.json --threads 2 --out output/store-plan\n\nExit codes: 0 with an answer, 3 when no value within the bounds meets the targets, 2 bad input,\n1 a failed run, 130 interrupted. Re-running the same command re-uses every run already done."
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run::cmd_run(a),
         Cmd::Warmup(a) => cli::warmup::cmd_warmup(a),
         Cmd::Sweep(a) => cli::sweep::cmd_sweep(a),
+        Cmd::Slurm(a) => cli::slurm::cmd_slurm(a),
         Cmd::Plan(a) => cli::plan::cmd_plan(a),
         Cmd::Plot(a) => cli::plot::cmd_plot(a),
         Cmd::Trace(a) => cli::trace::cmd_trace(a),

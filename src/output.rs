@@ -14,27 +14,61 @@ pub fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, synced, then renamed.
+/// The temp file's name is unique (not only per process), so that processes on different
+/// machines writing into one shared directory never share one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let prefix = temp_prefix(path);
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix);
+    // As `File::create` would: readable by all, less what the umask takes away.
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut f = b.tempfile_in(dir)?;
+    f.write_all(bytes)?;
+    f.as_file().sync_all()?;
+    f.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn temp_prefix(path: &Path) -> String {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+    format!(".{name}.tmp-")
+}
+
+/// Publishes a directory holding one file, atomically: `dir` appears complete or not at all
+/// (the file is written into a temp directory beside it, which is then renamed). Returns false
+/// when `dir` already held `file` (another process published it first: its copy is kept).
+pub fn publish_dir(dir: &Path, file: &str, bytes: &[u8]) -> std::io::Result<bool> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let tmp = tempfile::Builder::new().prefix(&temp_prefix(dir)).tempdir_in(parent)?;
+    {
+        let mut f = std::fs::File::create(tmp.path().join(file))?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    res
+    // rename(2) replaces an empty directory (left by an older version) but never a full one.
+    match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            Ok(true)
+        }
+        Err(_) if dir.join(file).is_file() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes pretty JSON atomically.
 pub fn write_json(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
+    write_atomic(path, &json_bytes(v))
+}
+
+/// Pretty JSON with a final newline, as every JSON file is written.
+pub fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(v).expect("JSON values serialize");
     s.push('\n');
-    write_atomic(path, s.as_bytes())
+    s.into_bytes()
 }
 
 /// An output directory made ready before any work starts. If the run fails, `abandon` removes

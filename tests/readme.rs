@@ -60,7 +60,7 @@ fn help_examples_run_as_written(cwd: &Path) {
     let bin = Path::new(env!("CARGO_BIN_EXE_ddsim"));
     let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
     let mut ran = 0;
-    for sub in ["", "run", "warmup", "sweep", "plan", "plot", "trace", "check"] {
+    for sub in ["", "run", "warmup", "sweep", "slurm", "plan", "plot", "trace", "check"] {
         let args: Vec<&str> = [sub, "--help"].into_iter().filter(|a| !a.is_empty()).collect();
         let help = std::process::Command::new(bin).args(&args).output().unwrap();
         let help = String::from_utf8(help.stdout).unwrap();

@@ -5,6 +5,7 @@ pub mod plan;
 pub mod plot;
 pub mod preflight;
 pub mod run;
+pub mod slurm;
 pub mod sweep;
 pub mod trace;
 pub mod warmup;

@@ -1,9 +1,11 @@
-//! `ddsim sweep`: every run of an experiment, in parallel, with progress, resume and Ctrl-C.
+//! `ddsim sweep`: every run of an experiment, in parallel, with progress, resume and Ctrl-C;
+//! or one shard of its runs (`--shard`), or the summary of the shards' runs (`--collect`).
 
 use super::{Failure, usage};
 use clap::Args;
 use ddsim::experiment::Experiment;
 use ddsim::experiment::exec::{Progress, SweepOptions, sweep};
+use ddsim::experiment::shard::{Collected, Shard, collect, shard_of, shardable};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,15 @@ pub struct SweepArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only shard I of N of the runs (I from 0), and write no summary: I/N, `slurm` (I and N
+    /// of the Slurm array task) or k8s:N (I from JOB_COMPLETION_INDEX). Run k of the canonical
+    /// order (point by point, replications in order) is shard k mod N's.
+    #[arg(long, value_name = "I/N|slurm|k8s:N", conflicts_with_all = ["force", "collect"])]
+    pub shard: Option<String>,
+    /// Summarise the runs the shards wrote, with charts and report, once every run is present;
+    /// otherwise name the missing runs and the command that runs them (exit 1).
+    #[arg(long)]
+    pub collect: bool,
     /// For tests of interruption: once this many runs have finished, stop as a Ctrl-C does.
     #[arg(long, hide = true, value_name = "N")]
     pub stop_after_runs: Option<usize>,
@@ -127,7 +138,18 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
     if a.threads == Some(0) {
         return Err(usage("--threads: must be at least 1".into()));
     }
+    let shard = match &a.shard {
+        Some(spec) => {
+            let s = Shard::parse(spec, |v| std::env::var(v).ok()).map_err(|e| usage(format!("--shard: {e}")))?;
+            shardable(&exp).map_err(|e| usage(format!("--shard: {e}")))?;
+            Some(s)
+        }
+        None => None,
+    };
     let out = a.out.clone().unwrap_or_else(|| Path::new("output").join(&exp.spec.name));
+    if a.collect {
+        return cmd_collect(&a, &exp, &out);
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
@@ -179,7 +201,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             (None, None) => None,
         },
     };
-    let opts = SweepOptions { threads: a.threads, out, force: a.force, cancel };
+    let opts = SweepOptions { threads: a.threads, out, force: a.force, cancel, shard };
     let report = sweep(&exp, &opts, &reporter).map_err(|e| usage(e.to_string()))?;
     if let Some(b) = &reporter.bar {
         b.finish_and_clear();
@@ -198,38 +220,39 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             code: 130,
         });
     }
-    // Charts of what completed (a chart that cannot be drawn is reported, not fatal).
-    let charts = ddsim::experiment::charts::plot_dir(&report.out, Default::default());
-    if let Err(e) = &charts {
-        eprintln!("error: charts: {e}");
-    }
-    let html = ddsim::report::write(&report.out).inspect_err(|e| eprintln!("error: report: {e}"));
-    if !a.quiet {
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(
-            o,
-            "ddsim sweep: {} ({} points x {} replications): {} runs, {} already done, {} failed",
-            exp.spec.name,
-            exp.points.len(),
-            match &exp.spec.replications {
-                ddsim::experiment::Replications::Fixed(n) => n.to_string(),
-                ddsim::experiment::Replications::Sequential(q) => format!("{} to {}", q.min, q.max),
-            },
-            report.total,
-            report.skipped,
-            report.failures.len()
-        );
-        let _ = writeln!(o, "  results: {} (summary.csv, summary.json, runs/)", report.out.display());
-        if let Ok(files) = &charts {
-            let _ = writeln!(
-                o,
-                "  charts:  {} ({} charts, SVG and PNG)",
-                report.out.join("charts").display(),
-                files.len() / 2
+    if let Some(s) = shard {
+        if !a.quiet {
+            println!(
+                "ddsim sweep: {}, shard {} of {}: {} runs, {} already done, {} failed\n  results: {} \
+                 (no summary: {} once every shard is done)",
+                exp.spec.name,
+                s.index,
+                s.count,
+                report.total,
+                report.skipped,
+                report.failures.len(),
+                report.out.join("runs").display(),
+                command(&a.experiment, &report.out, "--collect"),
             );
         }
-        if let Ok(p) = &html {
-            let _ = writeln!(o, "  report:  {}", p.display());
+    } else {
+        let finished = finish(&report.out);
+        if !a.quiet {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(
+                o,
+                "ddsim sweep: {} ({} points x {} replications): {} runs, {} already done, {} failed",
+                exp.spec.name,
+                exp.points.len(),
+                match &exp.spec.replications {
+                    ddsim::experiment::Replications::Fixed(n) => n.to_string(),
+                    ddsim::experiment::Replications::Sequential(q) => format!("{} to {}", q.min, q.max),
+                },
+                report.total,
+                report.skipped,
+                report.failures.len()
+            );
+            finished.print(&report.out);
         }
     }
     if !report.failures.is_empty() {
@@ -239,6 +262,116 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// What a sweep writes after its summary: the charts and report.html of the directory (a
+/// chart or page that cannot be drawn is reported, not fatal). Shared by a local sweep and
+/// `--collect`, so that both write the same.
+struct Finished {
+    charts: Option<usize>,
+    report: Option<PathBuf>,
+}
+
+fn finish(dir: &Path) -> Finished {
+    let charts = ddsim::experiment::charts::plot_dir(dir, Default::default()).inspect_err(|e| eprintln!("error: charts: {e}")).ok();
+    let report = ddsim::report::write(dir).inspect_err(|e| eprintln!("error: report: {e}")).ok();
+    Finished { charts: charts.map(|files| files.len() / 2), report }
+}
+
+impl Finished {
+    fn print(&self, dir: &Path) {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "  results: {} (summary.csv, summary.json, runs/)", dir.display());
+        if let Some(n) = self.charts {
+            let _ = writeln!(o, "  charts:  {} ({n} charts, SVG and PNG)", dir.join("charts").display());
+        }
+        if let Some(p) = &self.report {
+            let _ = writeln!(o, "  report:  {}", p.display());
+        }
+    }
+}
+
+/// `ddsim sweep EXP --out DIR` and `extra`, quoted for a shell.
+fn command(exp: &Path, out: &Path, extra: &str) -> String {
+    let q = |p: &Path| shlex::try_quote(&p.display().to_string()).map(|c| c.into_owned()).unwrap_or_default();
+    let extra = if extra.is_empty() { String::new() } else { format!(" {extra}") };
+    format!("ddsim sweep {} --out {}{extra}", q(exp), q(out))
+}
+
+/// `--collect`: the summary, charts and page once every run is present; otherwise the missing
+/// runs by point, and the commands that run exactly those (exit 1, nothing written).
+fn cmd_collect(a: &SweepArgs, exp: &Experiment, out: &Path) -> Result<(), Failure> {
+    let missing = match collect(exp, out).map_err(|e| usage(format!("--collect: {e}")))? {
+        Collected::Complete(_) => {
+            let finished = finish(out);
+            if !a.quiet {
+                println!(
+                    "ddsim sweep: {} ({} points x {} replications): collected {} runs",
+                    exp.spec.name,
+                    exp.points.len(),
+                    exp.seeds.len(),
+                    exp.runs()
+                );
+                finished.print(out);
+            }
+            return Ok(());
+        }
+        Collected::Missing(m) => m,
+    };
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(
+        o,
+        "ddsim sweep: {}: {} of {} runs missing in {}:",
+        exp.spec.name,
+        missing.len(),
+        exp.runs(),
+        out.display()
+    );
+    let mut by_point: Vec<(usize, Vec<usize>)> = vec![];
+    for &(p, r) in &missing {
+        match by_point.last_mut() {
+            Some((q, rs)) if *q == p => rs.push(r),
+            _ => by_point.push((p, vec![r])),
+        }
+    }
+    const SHOWN: usize = 20;
+    for (p, rs) in by_point.iter().take(SHOWN) {
+        let _ = writeln!(o, "  {}: replication {}", exp.points[*p].id, ranges(rs));
+    }
+    if by_point.len() > SHOWN {
+        let _ = writeln!(o, "  ... and {} more points", by_point.len() - SHOWN);
+    }
+    let _ = writeln!(o, "run exactly those here (then it summarises): {}", command(&a.experiment, out, ""));
+    // After `ddsim slurm`: the array tasks that hold them, to re-submit.
+    if let Some(tasks) = super::slurm::tasks_of(out) {
+        let mut shards: Vec<usize> = missing.iter().map(|&(p, r)| shard_of(exp, p, r, tasks)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let list: Vec<String> = shards.iter().map(usize::to_string).collect();
+        let _ = writeln!(
+            o,
+            "or on the cluster: sbatch --array={} {}, then {}",
+            list.join(","),
+            super::slurm::script(out, "sweep").display(),
+            command(&a.experiment, out, "--collect")
+        );
+    }
+    Err(Failure { line: format!("{} of {} runs missing; nothing summarised", missing.len(), exp.runs()), code: 1 })
+}
+
+/// `[0, 1, 2, 5]` → `"0-2, 5"`.
+fn ranges(v: &[usize]) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i { format!("{}-{}", v[i], v[j]) } else { v[i].to_string() });
+        i = j + 1;
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]

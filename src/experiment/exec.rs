@@ -1,10 +1,13 @@
 //! Running an experiment: every run in parallel on a rayon pool, each single-threaded and
 //! deterministic; results written atomically, one directory per run; a re-run of the same
 //! experiment skips the runs already done, and refuses to mix with another experiment's output.
+//! A shard runs its share of the runs only (see `shard.rs`); the summary is written by
+//! whichever finds every run present: the sweep itself, or `collect` after the shards.
 
+use super::shard::Shard;
 use super::summary::{RunResult, Summary, summarize};
 use super::{Experiment, Precision, Replications};
-use crate::output::{OutDir, write_atomic, write_json};
+use crate::output::{OutDir, json_bytes, publish_dir, write_atomic, write_json};
 use crate::sim::{RunError, RunOptions, run_model};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -20,6 +23,8 @@ pub struct SweepOptions {
     pub force: bool,
     /// Set to stop: runs in progress are abandoned, no new one starts.
     pub cancel: Arc<AtomicBool>,
+    /// Run only this shard's runs, and write no summary.
+    pub shard: Option<Shard>,
 }
 
 /// Told about progress; called from worker threads.
@@ -46,7 +51,7 @@ pub struct SweepReport {
     pub ran: usize,
     pub failures: Vec<Failure>,
     pub cancelled: bool,
-    /// None when cancelled (no summary is written then).
+    /// None when cancelled or a shard (no summary is written then).
     pub summary: Option<Summary>,
     pub out: PathBuf,
 }
@@ -58,33 +63,49 @@ pub enum SweepError {
     Output(String),
 }
 
-fn read_results(path: &Path) -> Option<Value> {
+pub(super) fn read_results(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-/// Runs an experiment into `opts.out`.
-pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepReport, SweepError> {
-    let out = OutDir::prepare(&opts.out).map_err(|e| SweepError::Output(format!("{}: {e}", opts.out.display())))?;
-    let dir = out.path.clone();
+/// Whether run `r` of point `p` is done in `dir`: its results present, readable and of the
+/// replication's seed.
+pub fn is_done(exp: &Experiment, dir: &Path, p: usize, r: usize) -> bool {
+    read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+        .is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
+}
+
+/// Checks that `dir` holds no other experiment's output (by the hash in its manifest): an
+/// error naming both hashes, or whether a manifest of this experiment is there. Writes nothing.
+pub fn check_output(exp: &Experiment, dir: &Path) -> Result<bool, SweepError> {
+    let Some(old) = read_results(&dir.join("manifest.json")) else { return Ok(false) };
+    let old_hash = old["hash"].as_str().unwrap_or("");
+    if old_hash != exp.hash {
+        return Err(SweepError::Output(format!(
+            "{}: holds the output of another experiment (hash {old_hash}, this one is {}); \
+             use another --out, or --force to replace it",
+            dir.display(),
+            exp.hash
+        )));
+    }
+    Ok(true)
+}
+
+/// Makes `dir` ready for the runs of `exp`: refuses another experiment's output (or, with
+/// `force`, removes it), then writes the manifest unless the same one is there already (every
+/// shard of a sweep calls this; the manifest is written atomically, so shards racing to
+/// write it leave one whole copy).
+pub fn prepare_output(exp: &Experiment, dir: &Path, force: bool) -> Result<(), SweepError> {
     let manifest_path = dir.join("manifest.json");
-    if let Some(old) = read_results(&manifest_path) {
-        let old_hash = old["hash"].as_str().unwrap_or("").to_string();
-        if old_hash != exp.hash {
-            if !opts.force {
-                return Err(SweepError::Output(format!(
-                    "{}: holds the output of another experiment (hash {old_hash}, this one is {}); \
-                     use another --out, or --force to replace it",
-                    dir.display(),
-                    exp.hash
-                )));
-            }
-            for sub in ["runs", "charts"] {
-                let _ = std::fs::remove_dir_all(dir.join(sub));
-            }
-            for f in ["summary.json", "summary.csv", "compare.csv", "manifest.json", "report.html"] {
-                let _ = std::fs::remove_file(dir.join(f));
-            }
+    if let Err(e) = check_output(exp, dir) {
+        if !force {
+            return Err(e);
+        }
+        for sub in ["runs", "charts"] {
+            let _ = std::fs::remove_dir_all(dir.join(sub));
+        }
+        for f in ["summary.json", "summary.csv", "compare.csv", "manifest.json", "report.html"] {
+            let _ = std::fs::remove_file(dir.join(f));
         }
     }
     let manifest = json!({
@@ -98,14 +119,25 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
             "labels": p.labels, "model": p.model.to_value(),
         })).collect::<Vec<_>>(),
     });
-    write_json(&manifest_path, &manifest)
-        .map_err(|e| SweepError::Output(format!("{}: cannot write: {e}", manifest_path.display())))?;
+    let bytes = json_bytes(&manifest);
+    if std::fs::read(&manifest_path).ok().as_deref() != Some(bytes.as_slice()) {
+        write_atomic(&manifest_path, &bytes)
+            .map_err(|e| SweepError::Output(format!("{}: cannot write: {e}", manifest_path.display())))?;
+    }
+    Ok(())
+}
+
+/// Runs an experiment into `opts.out`.
+pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepReport, SweepError> {
+    if opts.shard.is_some() {
+        super::shard::shardable(exp).map_err(SweepError::Output)?;
+    }
+    let out = OutDir::prepare(&opts.out).map_err(|e| SweepError::Output(format!("{}: {e}", opts.out.display())))?;
+    let dir = out.path.clone();
+    prepare_output(exp, &dir, opts.force)?;
 
     // Which runs are done already (same experiment hash, results present and readable).
-    let done = |p: usize, r: usize| {
-        read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
-            .is_some_and(|d| d["seed"].as_u64() == Some(exp.seeds[r]))
-    };
+    let done = |p: usize, r: usize| is_done(exp, &dir, p, r);
     // Rounds: every point's first `min` runs; then, in a sequential experiment, a batch more
     // at each point not yet precise enough, until none is left or all reach `max`. Decisions
     // are made on whole rounds, so they do not depend on the thread count.
@@ -124,8 +156,10 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
         None => None,
     };
     for round in 0.. {
-        let all: Vec<(usize, usize)> =
-            (0..exp.points.len()).flat_map(|p| (have[p]..wanted[p]).map(move |r| (p, r))).collect();
+        let all: Vec<(usize, usize)> = (0..exp.points.len())
+            .flat_map(|p| (have[p]..wanted[p]).map(move |r| (p, r)))
+            .filter(|&(p, r)| opts.shard.is_none_or(|s| s.takes(exp, p, r)))
+            .collect();
         let pending: Vec<(usize, usize)> = all.iter().copied().filter(|&(p, r)| !done(p, r)).collect();
         total += all.len();
         skipped += all.len() - pending.len();
@@ -158,11 +192,12 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
                 };
                 match run_model(&point.model, seed, params, run_opts) {
                     Ok((doc, _)) => {
+                        // The run's directory appears whole or not at all; if another process
+                        // (a second copy of a shard) published the same run first, its copy,
+                        // identical but for the wall time, is kept.
                         let run_dir = dir.join(exp.run_dir(p, r));
-                        let res = std::fs::create_dir_all(&run_dir)
-                            .and_then(|_| write_json(&run_dir.join("results.json"), &doc));
-                        match res {
-                            Ok(()) => {
+                        match publish_dir(&run_dir, "results.json", &json_bytes(&doc)) {
+                            Ok(_) => {
                                 ran.fetch_add(1, Ordering::Relaxed);
                                 progress.run_finished(&point.id, r, true);
                             }
@@ -197,44 +232,46 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
     let mut failures = failures.into_inner().expect("workers finished");
     failures.sort_by(|a, b| (&a.point, a.replication).cmp(&(&b.point, b.replication)));
     let cancelled = opts.cancel.load(Ordering::Relaxed);
-    let summary = if cancelled {
-        None
-    } else {
-        let results: Vec<Vec<Option<RunResult>>> = (0..exp.points.len())
-            .map(|p| {
-                (0..exp.seeds.len())
-                    .map(|r| {
-                        read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
-                            .and_then(|d| RunResult::from_doc(&d))
-                    })
-                    .collect()
-            })
-            .collect();
-        let s = summarize(exp, &results);
-        write_json(&dir.join("summary.json"), &s.json)
-            .map_err(|e| SweepError::Output(format!("{}: cannot write summary.json: {e}", dir.display())))?;
+    let summary = if cancelled || opts.shard.is_some() { None } else { Some(write_summary(exp, &dir)?) };
+    Ok(SweepReport { total, skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })
+}
+
+/// Summarises the runs of `exp` in `dir` (missing or failed runs are left out) and writes
+/// `summary.json`, `summary.csv` and, with a `compare` block, `compare.csv`.
+pub fn write_summary(exp: &Experiment, dir: &Path) -> Result<Summary, SweepError> {
+    let results: Vec<Vec<Option<RunResult>>> = (0..exp.points.len())
+        .map(|p| {
+            (0..exp.seeds.len())
+                .map(|r| {
+                    read_results(&dir.join(exp.run_dir(p, r)).join("results.json"))
+                        .and_then(|d| RunResult::from_doc(&d))
+                })
+                .collect()
+        })
+        .collect();
+    let s = summarize(exp, &results);
+    write_json(&dir.join("summary.json"), &s.json)
+        .map_err(|e| SweepError::Output(format!("{}: cannot write summary.json: {e}", dir.display())))?;
+    let csv_err = |e: csv::Error| SweepError::Output(format!("summary.csv: {e}"));
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(&s.csv_header).map_err(csv_err)?;
+    for row in &s.csv_rows {
+        w.write_record(row).map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("summary.csv: {e}")))?;
+    write_atomic(&dir.join("summary.csv"), &bytes)
+        .map_err(|e| SweepError::Output(format!("{}: cannot write summary.csv: {e}", dir.display())))?;
+    if let Some(rows) = &s.compare_rows {
         let mut w = csv::Writer::from_writer(vec![]);
-        let csv_err = |e: csv::Error| SweepError::Output(format!("summary.csv: {e}"));
-        w.write_record(&s.csv_header).map_err(csv_err)?;
-        for row in &s.csv_rows {
+        w.write_record(super::compare::CSV_HEADER).map_err(csv_err)?;
+        for row in rows {
             w.write_record(row).map_err(csv_err)?;
         }
-        let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("summary.csv: {e}")))?;
-        write_atomic(&dir.join("summary.csv"), &bytes)
-            .map_err(|e| SweepError::Output(format!("{}: cannot write summary.csv: {e}", dir.display())))?;
-        if let Some(rows) = &s.compare_rows {
-            let mut w = csv::Writer::from_writer(vec![]);
-            w.write_record(super::compare::CSV_HEADER).map_err(csv_err)?;
-            for row in rows {
-                w.write_record(row).map_err(csv_err)?;
-            }
-            let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("compare.csv: {e}")))?;
-            write_atomic(&dir.join("compare.csv"), &bytes)
-                .map_err(|e| SweepError::Output(format!("{}: cannot write compare.csv: {e}", dir.display())))?;
-        }
-        Some(s)
-    };
-    Ok(SweepReport { total, skipped, ran: ran.into_inner(), failures, cancelled, summary, out: dir })
+        let bytes = w.into_inner().map_err(|e| SweepError::Output(format!("compare.csv: {e}")))?;
+        write_atomic(&dir.join("compare.csv"), &bytes)
+            .map_err(|e| SweepError::Output(format!("{}: cannot write compare.csv: {e}", dir.display())))?;
+    }
+    Ok(s)
 }
 
 /// Whether the first `n` runs of point `p` meet every precision target: the 95% interval of

@@ -14,6 +14,7 @@ pub mod compare;
 pub mod labels;
 pub mod spec;
 pub mod exec;
+pub mod shard;
 pub mod summary;
 pub mod timecharts;
 pub mod warmup;
