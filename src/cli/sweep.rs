@@ -273,7 +273,9 @@ struct Finished {
 }
 
 fn finish(dir: &Path) -> Finished {
-    let charts = ddsim::experiment::charts::plot_dir(dir, Default::default()).inspect_err(|e| eprintln!("error: charts: {e}")).ok();
+    let charts = ddsim::experiment::charts::plot_dir(dir, Default::default())
+        .inspect_err(|e| eprintln!("error: charts: {e}"))
+        .ok();
     let report = ddsim::report::write(dir).inspect_err(|e| eprintln!("error: report: {e}")).ok();
     Finished { charts: charts.map(|files| files.len() / 2), report }
 }
