@@ -336,11 +336,12 @@ fn scale_model_conserves_and_spreads_load_over_its_servers_at_a_thousandth_of_it
     let (doc, _) = run(&load("models/scale-1m.json", &small), RunOptions::default());
     assert_conserved(&doc);
     assert!(m(&doc, "deferred.delivered") > 1000.0);
-    // Users and groups are spread round robin: every PF, CF and S-CSCF works.
+    // Users and groups are spread round robin over the members of its pools: every PF, CF
+    // and S-CSCF works.
     for n in (1..=8)
-        .map(|i| format!("pf{i}"))
-        .chain((1..=4).map(|i| format!("cf{i}")))
-        .chain(["scscf1".into(), "scscf2".into()])
+        .map(|i| format!("pf.{i}"))
+        .chain((1..=4).map(|i| format!("cf.{i}")))
+        .chain(["scscf.1".into(), "scscf.2".into()])
     {
         assert!(m(&doc, &format!("servers.{n}.utilisation")) > 0.0, "{n} is idle");
     }
