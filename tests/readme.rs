@@ -5,6 +5,8 @@
 //! missing outside CI, where those steps are skipped, saying so). The `sh` blocks (the first
 //! build, the notebook) run in `.ci/run`; `every_sh_command_runs_in_ci` keeps the two in step.
 
+mod common;
+use common::which;
 use std::path::Path;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -18,10 +20,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
 }
 
 #[test]

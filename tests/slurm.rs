@@ -6,18 +6,16 @@
 //! passes, except under `CI`, where `.ci/run` has started a one-node cluster (`.ci/slurm-up`)
 //! and a skip would hide a failure.
 
+mod common;
+use common::which;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
-
 /// Whether a cluster answers with a node that can run jobs; otherwise why not.
 fn cluster() -> Result<(), String> {
     for tool in ["sbatch", "sinfo", "scontrol"] {
-        if !which(tool) {
+        if which(tool).is_none() {
             return Err(format!(
                 "{tool} is not installed (apt-get install slurm-wlm; .ci/slurm-up starts a one-node cluster)"
             ));

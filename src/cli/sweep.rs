@@ -241,13 +241,8 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<(), Failure> {
             let mut o = std::io::stdout().lock();
             let _ = writeln!(
                 o,
-                "ddsim sweep: {} ({} points x {} replications): {} runs, {} already done, {} failed",
-                exp.spec.name,
-                exp.points.len(),
-                match &exp.spec.replications {
-                    ddsim::experiment::Replications::Fixed(n) => n.to_string(),
-                    ddsim::experiment::Replications::Sequential(q) => format!("{} to {}", q.min, q.max),
-                },
+                "ddsim sweep: {}: {} runs, {} already done, {} failed",
+                what(&exp),
                 report.total,
                 report.skipped,
                 report.failures.len()
@@ -300,6 +295,15 @@ fn command(exp: &Path, out: &Path, extra: &str) -> String {
     format!("ddsim sweep {} --out {}{extra}", q(exp), q(out))
 }
 
+/// `quickstart (4 points x 5 replications)`: the experiment, as the final line names it.
+fn what(exp: &Experiment) -> String {
+    let reps = match &exp.spec.replications {
+        ddsim::experiment::Replications::Fixed(n) => n.to_string(),
+        ddsim::experiment::Replications::Sequential(q) => format!("{} to {}", q.min, q.max),
+    };
+    format!("{} ({} points x {reps} replications)", exp.spec.name, exp.points.len())
+}
+
 /// `--collect`: the summary, charts and page once every run is present; otherwise the missing
 /// runs by point, and the commands that run exactly those (exit 1, nothing written).
 fn cmd_collect(a: &SweepArgs, exp: &Experiment, out: &Path) -> Result<(), Failure> {
@@ -307,13 +311,7 @@ fn cmd_collect(a: &SweepArgs, exp: &Experiment, out: &Path) -> Result<(), Failur
         Collected::Complete(_) => {
             let finished = finish(out);
             if !a.quiet {
-                println!(
-                    "ddsim sweep: {} ({} points x {} replications): collected {} runs",
-                    exp.spec.name,
-                    exp.points.len(),
-                    exp.seeds.len(),
-                    exp.runs()
-                );
+                println!("ddsim sweep: {}: collected {} runs", what(exp), exp.runs());
                 finished.print(out);
             }
             return Ok(());

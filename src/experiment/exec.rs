@@ -128,6 +128,18 @@ pub fn prepare_output(exp: &Experiment, dir: &Path, force: bool) -> Result<(), S
 }
 
 /// Runs an experiment into `opts.out`.
+/// A pool of `threads` workers, or `None` for rayon's global pool (every core).
+pub fn thread_pool(threads: Option<usize>) -> Result<Option<rayon::ThreadPool>, String> {
+    threads
+        .map(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| format!("cannot start {n} threads: {e}"))
+        })
+        .transpose()
+}
+
 pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepReport, SweepError> {
     if opts.shard.is_some() {
         super::shard::shardable(exp).map_err(SweepError::Output)?;
@@ -146,15 +158,7 @@ pub fn sweep(exp: &Experiment, opts: &SweepOptions, progress: &dyn Progress) -> 
     let (mut total, mut skipped) = (0usize, 0usize);
     let failures = Mutex::new(vec![]);
     let ran = std::sync::atomic::AtomicUsize::new(0);
-    let pool = match opts.threads {
-        Some(n) => Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .map_err(|e| SweepError::Output(format!("cannot start {n} threads: {e}")))?,
-        ),
-        None => None,
-    };
+    let pool = thread_pool(opts.threads).map_err(SweepError::Output)?;
     for round in 0.. {
         let all: Vec<(usize, usize)> = (0..exp.points.len())
             .flat_map(|p| (have[p]..wanted[p]).map(move |r| (p, r)))

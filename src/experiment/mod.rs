@@ -65,6 +65,30 @@ const MAX_POINTS: usize = 100_000;
 const MAX_REPLICATIONS: u32 = 100_000;
 const MAX_RUNS: u64 = 1_000_000;
 
+/// An experiment's or a plan's `name`, which names its output directory.
+pub(crate) fn check_name(name: &str, file: &str) -> Result<(), ModelError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+        return Err(ModelError::new(
+            file,
+            "name",
+            format!("must be a plain name usable as a directory name, got \"{name}\""),
+        ));
+    }
+    Ok(())
+}
+
+/// The model an experiment or a plan names, relative to its directory `dir`: its JSON and the
+/// file name errors give.
+pub(crate) fn read_model(dir: &Path, model: &str, file: &str) -> Result<(Value, String), ModelError> {
+    let model_path: PathBuf = dir.join(model);
+    let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
+        ModelError::new(file, "model", format!("cannot read model \"{model}\": {}", crate::output::io_reason(&e)))
+    })?;
+    let model_file = model_path.display().to_string();
+    let model_value = parse_json(&model_text, &model_file)?;
+    Ok((model_value, model_file))
+}
+
 impl Experiment {
     /// Reads, expands and validates an experiment file.
     pub fn load(path: &Path) -> Result<Experiment, ModelError> {
@@ -85,12 +109,7 @@ impl Experiment {
         // serde reads a struct from an array by position; an experiment names its fields.
         let typed = serde_json::to_value(&spec).expect("an experiment serializes");
         reject_positional(v, &typed, "").map_err(|(path, msg)| err(path, msg))?;
-        if spec.name.is_empty() || spec.name == "." || spec.name == ".." || spec.name.contains(['/', '\\']) {
-            return Err(err(
-                "name".into(),
-                format!("must be a plain name usable as a directory name, got \"{}\"", spec.name),
-            ));
-        }
+        check_name(&spec.name, file)?;
         if spec.replications.min() == 0 {
             let path =
                 if matches!(spec.replications, Replications::Fixed(_)) { "replications" } else { "replications.min" };
@@ -130,12 +149,7 @@ impl Experiment {
             }
         }
         // The model file, relative to the experiment.
-        let model_path: PathBuf = dir.join(&spec.model);
-        let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
-            err("model".into(), format!("cannot read model \"{}\": {}", spec.model, crate::output::io_reason(&e)))
-        })?;
-        let model_file = model_path.display().to_string();
-        let model_value = parse_json(&model_text, &model_file)?;
+        let (model_value, model_file) = read_model(dir, &spec.model, file)?;
         // Dimensions: every vary entry, then the zip block.
         let mut dims: Vec<(String, String, Vec<Value>)> = vec![];
         for (section, map) in [("vary", &spec.vary), ("zip", &spec.zip)] {

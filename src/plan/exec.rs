@@ -90,15 +90,7 @@ impl<'a> Evaluator<'a> {
         cancel: Arc<AtomicBool>,
         progress: &'a dyn PlanProgress,
     ) -> Result<Evaluator<'a>, PlanError> {
-        let pool = match threads {
-            Some(n) => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build()
-                    .map_err(|e| PlanError::Output(format!("cannot start {n} threads: {e}")))?,
-            ),
-            None => None,
-        };
+        let pool = crate::experiment::exec::thread_pool(threads).map_err(PlanError::Output)?;
         Ok(Evaluator {
             plan,
             dir: dir.to_path_buf(),

@@ -19,13 +19,13 @@ pub mod report;
 pub mod search;
 
 use crate::engine::rng::replication_seed;
-use crate::experiment::{metric_names, short_names};
-use crate::model::{Model, ModelError, Override, display_path, from_value, parse_json, read_json, reject_positional};
+use crate::experiment::{check_name, metric_names, read_model, short_names};
+use crate::model::{Model, ModelError, Override, display_path, from_value, read_json, reject_positional};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::hash::Hasher;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The plan file (README "Capacity plans").
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -264,12 +264,7 @@ impl Plan {
         let err = |path: String, msg: String| ModelError::new(file, path, msg);
         let typed = serde_json::to_value(&spec).expect("a plan serializes");
         reject_positional(v, &typed, "").map_err(|(path, msg)| err(path, msg))?;
-        if spec.name.is_empty() || spec.name == "." || spec.name == ".." || spec.name.contains(['/', '\\']) {
-            return Err(err(
-                "name".into(),
-                format!("must be a plain name usable as a directory name, got \"{}\"", spec.name),
-            ));
-        }
+        check_name(&spec.name, file)?;
         if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
             return Err(err(
                 "confidence".into(),
@@ -294,12 +289,7 @@ impl Plan {
             return Err(err("replications.batch".into(), "must be at least 1".into()));
         }
         // The model, with the fixed overrides.
-        let model_path: PathBuf = dir.join(&spec.model);
-        let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
-            err("model".into(), format!("cannot read model \"{}\": {}", spec.model, crate::output::io_reason(&e)))
-        })?;
-        let model_file = model_path.display().to_string();
-        let model_value = parse_json(&model_text, &model_file)?;
+        let (model_value, model_file) = read_model(dir, &spec.model, file)?;
         let set: Vec<Override> = spec.set.iter().map(|(k, v)| Override { path: k.clone(), value: v.clone() }).collect();
         let base = Model::from_value_with(&model_value, &model_file, &set).map_err(|e| blame(e, file, "set", &spec))?;
         // The variables.

@@ -41,3 +41,9 @@ pub fn assert_conserved(doc: &serde_json::Value) {
         assert_eq!(inflow, outflow, "{p}: conservation");
     }
 }
+
+/// The installed program `program` on the `PATH`, if any.
+#[allow(dead_code)] // only the tests that use system tools (grep, tshark, Slurm) ask
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
+}
