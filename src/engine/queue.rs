@@ -1,6 +1,6 @@
 //! The pending-event set: events ordered by (time, sequence number), so that events scheduled
 //! for the same instant run in the order they were scheduled. Payloads live in a slab; the
-//! ordering structures hold 24-byte keys only.
+//! ordering structures hold 16-byte keys only.
 //!
 //! `EventQueue`, the engine's, is a calendar queue, because ddsim's event mix is two
 //! populations: messages and service completions due within milliseconds, and timers (presence
@@ -21,18 +21,33 @@ use super::Time;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// A pending event's place in the order: its time, then its scheduling sequence number, with
+/// the payload's slab slot packed below the sequence number (16 bytes, four to a cache line).
+/// Sequence numbers are unique, so the slot bits never decide an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key {
     pub time: Time,
-    pub seq: u64,
-    pub slot: u32,
+    order: u64,
+}
+
+/// Bits of `Key::order` for the slot: up to 2^28 (268 million) pending events; the other 36
+/// bits number 2^36 (69 billion) events scheduled in one run.
+const SLOT_BITS: u32 = 28;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+const MAX_SEQ: u64 = (1 << (64 - SLOT_BITS)) - 1;
+
+impl Key {
+    #[inline]
+    fn slot(self) -> usize {
+        (self.order & SLOT_MASK) as usize
+    }
 }
 
 impl Ord for Key {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         // The heaps are max-heaps: reverse so the earliest (time, seq) is on top.
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        (other.time, other.order).cmp(&(self.time, self.order))
     }
 }
 impl PartialOrd for Key {
@@ -87,7 +102,13 @@ impl<E> Slab<E> {
                 (self.slots.len() - 1) as u32
             }
         };
-        let key = Key { time, seq: self.seq, slot };
+        assert!(
+            (slot as u64) <= SLOT_MASK && self.seq <= MAX_SEQ,
+            "more pending events ({}) or events scheduled ({}) than the queue's keys can number",
+            self.live,
+            self.seq
+        );
+        let key = Key { time, order: self.seq << SLOT_BITS | slot as u64 };
         self.seq += 1;
         self.live += 1;
         if self.live > self.peak {
@@ -101,14 +122,14 @@ impl<E> Slab<E> {
     /// one would wait for each miss in turn (a far timer's payload was written long ago).
     fn warm(&self, keys: &[Key]) {
         for k in keys {
-            std::hint::black_box(self.slots[k.slot as usize].is_some());
+            std::hint::black_box(self.slots[k.slot()].is_some());
         }
     }
 
     #[inline]
     fn remove(&mut self, k: Key) -> (Time, E) {
-        let e = self.slots[k.slot as usize].take().expect("every key has a payload");
-        self.free.push(k.slot);
+        let e = self.slots[k.slot()].take().expect("every key has a payload");
+        self.free.push(k.slot() as u32);
         self.live -= 1;
         (k.time, e)
     }
@@ -119,6 +140,9 @@ impl<E> Slab<E> {
 const RING_BITS: u32 = 12;
 const RING: u64 = 1 << RING_BITS;
 const RING_MASK: u64 = RING - 1;
+
+/// The largest vector (in keys) kept for reuse when its bucket empties.
+const SPARE_MAX: usize = 1 << 10;
 
 struct Ring {
     buckets: Vec<Vec<Key>>,
@@ -187,9 +211,14 @@ impl Ring {
         std::mem::take(&mut self.buckets[i])
     }
 
+    /// Keeps an emptied bucket's vector for reuse, unless it is large: a big coarse bucket's
+    /// vector, reused by a fine bucket of a few hundred keys, would hold its memory for
+    /// nothing, and every vector in the pool would in time grow to the largest bucket's size.
     fn recycle(&mut self, mut v: Vec<Key>) {
-        v.clear();
-        self.spare.push(v);
+        if v.capacity() <= SPARE_MAX {
+            v.clear();
+            self.spare.push(v);
+        }
     }
 }
 
@@ -525,6 +554,28 @@ mod tests {
         sorted.sort();
         let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(got, sorted);
+    }
+
+    #[test]
+    fn a_big_bucket_does_not_leave_its_memory_in_the_pool() {
+        // 100,000 timers in one coarse slot (two minutes, a day ahead), then small traffic:
+        // the coarse bucket's vector is dropped when it empties, not handed on to small
+        // buckets, where it would hold 1.6 MB for a few keys.
+        let mut q = EventQueue::new();
+        let day = 86_400_000_000u64;
+        for i in 0..100_000u64 {
+            q.push(day + i * 1000, i);
+        }
+        let mut n = 0;
+        while let Some((t, _)) = q.pop() {
+            n += 1;
+            if n % 10 == 0 && t < 2 * day {
+                q.push(t + 40_000, 0);
+            }
+        }
+        let pooled = |r: &Ring| r.spare.iter().chain(&r.buckets).map(|v| v.capacity()).max().unwrap_or(0);
+        assert!(pooled(&q.fine) <= SPARE_MAX && pooled(&q.coarse) <= SPARE_MAX);
+        assert_eq!(std::mem::size_of::<Key>(), 16, "four keys to a cache line");
     }
 
     #[test]

@@ -132,6 +132,11 @@ impl DeferredStore {
     pub fn pop_front(&mut self, slot: Slot) -> Option<Stored> {
         let q = &mut self.sessions[slot.session];
         let s = q.items.pop_front()?;
+        if q.items.is_empty() {
+            // Most sessions hold nothing most of the time: an emptied queue gives its buffer
+            // back rather than keep it for a million memberships.
+            q.items = VecDeque::new();
+        }
         let size = s.item.size as u64;
         q.bytes -= size;
         let u = &mut self.users[slot.user];
