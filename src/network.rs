@@ -73,9 +73,9 @@ pub struct Network {
     down: Vec<bool>,
     /// SIP T1, for retransmission after loss.
     t1: u64,
-    /// The latest arrival on each TCP connection: from each user, to each user, between nodes.
-    last_from_user: Vec<Time>,
-    last_to_user: Vec<Time>,
+    /// The latest arrival on each TCP connection: from and to each user (side by side, so that
+    /// a message and its answer touch one cache line, not two arrays), between nodes.
+    last_user: Vec<[Time; 2]>,
     last_between_nodes: Pairs<Time>,
 }
 
@@ -142,8 +142,7 @@ impl Network {
             routes: vec![],
             down: vec![false; n],
             t1: model.sip.t1.0,
-            last_from_user: vec![0; users],
-            last_to_user: vec![0; users],
+            last_user: vec![[0; 2]; users],
             last_between_nodes: Pairs::new(n),
         }
     }
@@ -188,8 +187,8 @@ impl Network {
             return Some(at);
         }
         let last = match (p.src, p.dst) {
-            (Addr::User(u), _) => &mut self.last_from_user[u.0 as usize],
-            (_, Addr::User(u)) => &mut self.last_to_user[u.0 as usize],
+            (Addr::User(u), _) => &mut self.last_user[u.0 as usize][0],
+            (_, Addr::User(u)) => &mut self.last_user[u.0 as usize][1],
             (Addr::Node(a), Addr::Node(b)) => self.last_between_nodes.get_mut(self.n, a.0 as usize, b.0 as usize),
         };
         *last = at.max(*last);

@@ -656,5 +656,8 @@ mod tests {
         assert_eq!(size_of::<Msg>(), 56, "Msg");
         assert_eq!(size_of::<Timer>(), 44, "Timer");
         assert_eq!(size_of::<Item>(), 24, "Item");
+        // Read for every message to or from a user, and for every copy of a group's traffic.
+        assert_eq!(size_of::<crate::workload::UserInfo>(), 24, "UserInfo");
+        assert_eq!(size_of::<crate::workload::MemberInfo>(), 16, "MemberInfo");
     }
 }

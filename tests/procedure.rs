@@ -325,7 +325,7 @@ fn dd7_referred_by_copied_only_when_the_original_invite_came_from_a_refer() {
         b.join(m, 1);
         b.copy(m, Payload::Chat);
         let d = invites(&b.register(0, 3600, true)).remove(0).2;
-        let referrer = b.world.member(m).referred_by;
+        let referrer = b.world.referred_by(m);
         assert_eq!(referrer.is_some(), expect);
         assert_eq!(d.referred_by, referrer);
         if let Some(r) = referrer {

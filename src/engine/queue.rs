@@ -94,7 +94,14 @@ impl<E> Slab<E> {
     fn insert(&mut self, time: Time, event: E) -> Key {
         let slot = match self.free.pop() {
             Some(s) => {
-                self.slots[s as usize] = Some(event);
+                let place = &mut self.slots[s as usize];
+                debug_assert!(place.is_none(), "a free slot holds no payload");
+                // SAFETY: `place` is a valid, aligned, exclusive reference. `ptr::write` does
+                // not drop the old value, which is `None` for a free slot (so nothing leaks):
+                // an assignment would load the slot's discriminant first to drop it, and that
+                // load is a cache miss whenever the slot was freed long ago, where a store
+                // retires without waiting for the line.
+                unsafe { std::ptr::write(place, Some(event)) };
                 s
             }
             None => {

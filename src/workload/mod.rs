@@ -101,8 +101,6 @@ pub struct MemberInfo {
     pub pos: u32,
     /// Index among the memberships served by the user's PF.
     pub pf_local: u32,
-    /// DD-7: this member's original INVITE came from a REFER carrying Referred-By (the referrer).
-    pub referred_by: Option<UserId>,
 }
 
 /// Run-wide parameters the nodes need, in ticks and plain numbers.
@@ -137,6 +135,10 @@ pub struct World {
     pub user_members: Vec<MemberId>,
     pub groups: Vec<GroupInfo>,
     pub members: Vec<MemberInfo>,
+    /// DD-7: by membership, whether its original INVITE came from a REFER carrying Referred-By
+    /// (the referrer). Apart from `members`, where it would make every entry half as large
+    /// again for a header of the rare deferred-delivery INVITE.
+    referred_by: Vec<Option<UserId>>,
     pub node_names: Vec<String>,
     pub node_kinds: Vec<NodeKind>,
     /// Per node, how many users / memberships it serves.
@@ -153,6 +155,10 @@ impl World {
     #[inline]
     pub fn member(&self, m: MemberId) -> &MemberInfo {
         &self.members[m.0 as usize]
+    }
+    /// DD-7: who referred membership `m`'s user into the group, if anyone did.
+    pub fn referred_by(&self, m: MemberId) -> Option<UserId> {
+        self.referred_by[m.0 as usize]
     }
     #[inline]
     pub fn group(&self, g: GroupId) -> &GroupInfo {
@@ -288,6 +294,7 @@ impl World {
         // Groups and their members, each group from its own set-up stream.
         let mut groups = vec![];
         let mut members: Vec<MemberInfo> = vec![];
+        let mut referred_by: Vec<Option<UserId>> = vec![];
         let mut cf_groups = vec![0u32; nodes.len()];
         let counts: Vec<Sampler> = model.groups.members.iter().map(|m| m.count.compile().expect("validated")).collect();
         for g in 0..model.groups.count {
@@ -318,13 +325,8 @@ impl World {
                 } else {
                     None
                 };
-                members.push(MemberInfo {
-                    user: UserId(u),
-                    group: GroupId(g),
-                    pos: pos as u32,
-                    pf_local: 0,
-                    referred_by: referrer,
-                });
+                members.push(MemberInfo { user: UserId(u), group: GroupId(g), pos: pos as u32, pf_local: 0 });
+                referred_by.push(referrer);
             }
             let cf = cfs[g as usize % cfs.len()];
             groups.push(GroupInfo { cf, cf_local: cf_groups[cf.0 as usize], first, count: chosen.len() as u32 });
@@ -380,6 +382,7 @@ impl World {
             user_members,
             groups,
             members,
+            referred_by,
             node_names: nodes.iter().map(|n| n.id.clone()).collect(),
             node_kinds: nodes.iter().map(|n| n.spec.kind).collect(),
             pf_users,

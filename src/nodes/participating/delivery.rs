@@ -149,7 +149,7 @@ impl ParticipatingFunction {
             contact_sip_instance: pu.sip_instance.then_some(mi.user),
             p_asserted_identity: mi.group,
             p_asserted_service: ICSI_SESSION_GROUP,
-            referred_by: mi.referred_by,
+            referred_by: ctx.world.referred_by(pm.id),
             sdp: SdpOffer { direction: Direction::SendRecv, ..SdpOffer::GROUP },
         };
         let dialog = Dialog { role: Role::Deferred, id: pm.id.0, generation: pm.generation };
