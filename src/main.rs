@@ -9,6 +9,9 @@ mod cli;
 
 use cli::one_line;
 
+#[global_allocator]
+static ALLOC: cli::memory::HugePageAlloc = cli::memory::HugePageAlloc;
+
 #[derive(Parser)]
 #[command(
     name = "ddsim",

@@ -1,6 +1,7 @@
 //! The subcommands of the `ddsim` binary. Everything here may print; the library does not.
 
 pub mod check;
+pub mod memory;
 pub mod plan;
 pub mod plot;
 pub mod preflight;
