@@ -5,8 +5,9 @@
 //! Memory is the sum of what the structure holds (bytes per user and per group membership,
 //! measured at virtual time 0 with `--set horizon=1s`), what the deferred stores hold at their
 //! fullest, what grows with simulated time per user and with traffic. The coefficients were
-//! fitted to the peak RSS of seven runs of the shipped models and variants (BENCHMARKS.md
-//! "Pre-flight estimate"), which they reproduce within 5%. The stores' content is the expected number of stored items: per membership of a user
+//! fitted by non-negative least squares to the peak RSS of ten runs of the shipped models and
+//! variants, three of them stopped at time 0 (BENCHMARKS.md, issue 15), which they reproduce
+//! within 10%. The stores' content is the expected number of stored items: per membership of a user
 //! who can be offline, the probability of being offline times the expected items its group
 //! sent during the current absence so far, capped by the per-session limit and the TTL; the
 //! age of an absence in progress follows the equilibrium (length-biased) law of the offline
@@ -25,19 +26,19 @@ use rand::SeedableRng;
 const BASE_BYTES: f64 = 6e6;
 /// Bytes per user at time 0: client, S-CSCF binding, PF user state, random streams, its
 /// first pending events.
-const BYTES_PER_USER: f64 = 480.0;
+const BYTES_PER_USER: f64 = 446.0;
 /// Bytes per group membership: PF per-membership state, CF member entry, the lists.
-const BYTES_PER_MEMBERSHIP: f64 = 155.0;
+const BYTES_PER_MEMBERSHIP: f64 = 153.0;
 /// Bytes per stored item at the peak, with what a stored item brings along (its pending
-/// notifications, the store's spare capacity): from empty stores, and from a steady-state start
-/// (whose prehistory leaves larger buffers behind).
-const BYTES_PER_ITEM_EMPTY: f64 = 280.0;
-const BYTES_PER_ITEM_STEADY: f64 = 630.0;
+/// notifications, its session queue's buffer): from empty stores, and from a steady-state
+/// start.
+const BYTES_PER_ITEM_EMPTY: f64 = 147.0;
+const BYTES_PER_ITEM_STEADY: f64 = 167.0;
 /// Bytes per user per simulated day that accumulate beyond the stores (dialog and transport
 /// state reached on first use), up to the first day.
-const BYTES_PER_USER_DAY: f64 = 830.0;
+const BYTES_PER_USER_DAY: f64 = 185.0;
 /// Bytes per message copy delivered over the run (buffers that grow with traffic).
-const BYTES_PER_COPY: f64 = 9.0;
+const BYTES_PER_COPY: f64 = 0.2;
 /// Events per message copy to a recipient (CF fan-out, PF, MSRP SEND and its 200, IMDNs).
 const EVENTS_PER_COPY: f64 = 21.6;
 /// Events per presence change of a user (REGISTER, 3rd-party REGISTER, NOTIFY, deferred
