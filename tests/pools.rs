@@ -351,3 +351,25 @@ fn counts_are_checked_and_can_be_set() {
     let e = load(&w, &[]).unwrap_err();
     assert_eq!(e.path, "topology.nodes[9].count", "{e}");
 }
+
+#[test]
+fn the_run_summary_gives_a_pool_one_entry_not_one_per_member() {
+    // Fifty PF servers on one line each would bury the summary: a pool reads as its mean,
+    // member count and busiest member; servers listed one by one keep their own entries.
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/scale-10m.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ddsim"))
+        .current_dir(dir.path())
+        .args(["run", model, "--out", "small"])
+        .args(["--set", "population[0].users=9000", "--set", "population[1].users=1000"])
+        .args(["--set", "groups.count=2000", "--set", "horizon=3h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout.lines().find(|l| l.trim_start().starts_with("server utilisation")).expect("a utilisation line");
+    for (pool, n) in [("cf", 20), ("pf", 50), ("scscf", 10)] {
+        assert!(line.contains(&format!(" {pool} ")) && line.contains(&format!("({n} servers, busiest ")), "{line}");
+        assert!(!line.contains(&format!("{pool}.1 ")), "{line}");
+    }
+}
