@@ -138,43 +138,27 @@ fn print_summary(model: &Model, seed: u64, doc: &Value, path: &Path) {
         t("sip.responses.503"),
         t("msrp.SEND")
     );
+    // A pool reads as one entry (its mean, member count and busiest member), not one per
+    // member: fifty PF servers are one entry, not fifty.
+    let topology = model.topology.expanded();
+    let pools: std::collections::HashMap<&str, usize> = topology.pools().map(|(p, r)| (p, r.len())).collect();
+    let pooled: std::collections::HashSet<&str> =
+        topology.pools().flat_map(|(_, r)| topology.nodes[r].iter().map(|n| n.id.as_str())).collect();
     let mut servers = vec![];
     if let Some(m) = doc["metrics"].as_object() {
         let pct = |v: &Value| v.as_f64().unwrap_or(0.0) * 100.0;
         for (k, v) in m {
-            let Some(name) = k.strip_prefix("servers.").and_then(|r| r.strip_suffix(".utilisation")) else {
-                continue;
-            };
-            // A pool's members (`pf.1`, `pf.2`, ...) are summed up by the pool's line: fifty
-            // PF servers are one entry, not fifty.
-            if pool_of(name).is_some_and(|p| m.contains_key(&format!("servers.{p}.utilisation.mean"))) {
-                continue;
+            let Some(name) = k.strip_prefix("servers.") else { continue };
+            if let Some(server) = name.strip_suffix(".utilisation").filter(|s| !pooled.contains(s)) {
+                servers.push(format!("{server} {:.1}%", pct(v)));
+            } else if let Some((pool, members)) =
+                name.strip_suffix(".utilisation.mean").and_then(|p| pools.get_key_value(p))
+            {
+                let max = m.get(&format!("servers.{pool}.utilisation.max")).map_or(0.0, pct);
+                servers.push(format!("{pool} {:.1}% ({members} servers, busiest {max:.1}%)", pct(v)));
             }
-            servers.push(format!("{name} {:.1}%", pct(v)));
-        }
-        for (k, v) in m {
-            let Some(pool) = k.strip_prefix("servers.").and_then(|r| r.strip_suffix(".utilisation.mean")) else {
-                continue;
-            };
-            let members = m.keys().filter(|k| pool_member_utilisation(k, pool)).count();
-            let max = m.get(&format!("servers.{pool}.utilisation.max")).map_or(0.0, pct);
-            servers.push(format!("{pool} {:.1}% ({members} servers, busiest {max:.1}%)", pct(v)));
         }
     }
     let _ = writeln!(out, "  {:<23} {}", "server utilisation", servers.join(", "));
     let _ = writeln!(out, "  results: {}", path.display());
-}
-
-/// The pool of a pool member's name (`pf` of `pf.12`).
-fn pool_of(name: &str) -> Option<&str> {
-    name.rsplit_once('.').filter(|(_, i)| i.parse::<u32>().is_ok()).map(|(p, _)| p)
-}
-
-/// Whether `key` is `servers.<pool>.<i>.utilisation` for a member `i` of the pool.
-fn pool_member_utilisation(key: &str, pool: &str) -> bool {
-    key.strip_prefix("servers.")
-        .and_then(|r| r.strip_prefix(pool))
-        .and_then(|r| r.strip_prefix('.'))
-        .and_then(|r| r.strip_suffix(".utilisation"))
-        .is_some_and(|i| i.parse::<u32>().is_ok())
 }

@@ -105,16 +105,13 @@ impl<E> Slab<E> {
                 s
             }
             None => {
+                // Only a new slot can outgrow the key's slot bits.
+                assert!(self.slots.len() as u64 <= SLOT_MASK, "more pending events than the queue's keys can number");
                 self.slots.push(Some(event));
                 (self.slots.len() - 1) as u32
             }
         };
-        assert!(
-            (slot as u64) <= SLOT_MASK && self.seq <= MAX_SEQ,
-            "more pending events ({}) or events scheduled ({}) than the queue's keys can number",
-            self.live,
-            self.seq
-        );
+        assert!(self.seq <= MAX_SEQ, "more events scheduled than the queue's keys can number");
         let key = Key { time, order: self.seq << SLOT_BITS | slot as u64 };
         self.seq += 1;
         self.live += 1;

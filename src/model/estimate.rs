@@ -56,8 +56,6 @@ pub struct Estimate {
     pub memberships: f64,
     /// Expected items in the deferred stores at their fullest.
     pub stored_items: f64,
-    /// Expected message copies to recipients over the horizon.
-    pub copies: f64,
     /// Expected peak resident memory, bytes.
     pub peak_bytes: f64,
     /// Expected events over the horizon.
@@ -132,5 +130,5 @@ pub fn estimate(model: &Model) -> Estimate {
         + copies * BYTES_PER_COPY;
     let events =
         copies * EVENTS_PER_COPY + presence_changes * EVENTS_PER_PRESENCE_CHANGE + refreshes * EVENTS_PER_REFRESH;
-    Estimate { users, memberships, stored_items, copies, peak_bytes, events }
+    Estimate { users, memberships, stored_items, peak_bytes, events }
 }
