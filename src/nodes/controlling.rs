@@ -20,11 +20,14 @@ pub enum Leg {
     In,
 }
 
+/// A member's leg as the focus sees it, with the member's PF, so that a fan-out reads only the
+/// group's own records (no look-up of the member's user: a cache miss per member at scale).
 #[derive(Clone, Debug)]
 struct CfMember {
     leg: Leg,
     generation: u32,
     subscribed: bool,
+    pf: NodeId,
 }
 
 struct CfGroup {
@@ -60,7 +63,14 @@ impl ControllingFunction {
                 contribution: 0,
                 last_chat: 0,
                 idle_generation: 0,
-                members: vec![CfMember { leg: Leg::Out, generation: 0, subscribed: false }; g.count as usize],
+                members: (g.first..g.first + g.count)
+                    .map(|m| CfMember {
+                        leg: Leg::Out,
+                        generation: 0,
+                        subscribed: false,
+                        pf: world.user(world.member(MemberId(m)).user).pf,
+                    })
+                    .collect(),
                 participants: Rc::from(Vec::new()),
                 dirty: true,
             })
@@ -95,8 +105,8 @@ impl ControllingFunction {
         g.participants.clone()
     }
 
-    fn pf_of(ctx: &Ctx, m: MemberId) -> Addr {
-        Addr::Node(ctx.world.user(ctx.world.member(m).user).pf)
+    fn pf_of(mm: &CfMember) -> Addr {
+        Addr::Node(mm.pf)
     }
 
     fn member_id(ctx: &Ctx, g: &CfGroup, pos: usize) -> MemberId {
@@ -131,7 +141,7 @@ impl ControllingFunction {
             let dialog = Dialog { role: Role::Leg, id: m.0, generation: mm.generation };
             let invite =
                 Invite::Join { member: m, contribution_id: g.contribution, participants: participants.clone() };
-            ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(Sip::Invite { dialog, invite }));
+            ctx.send(Addr::Node(self.id), Self::pf_of(mm), Msg::Sip(Sip::Invite { dialog, invite }));
             let timeout = CfTimer::JoinTimeout(m, mm.generation);
             self.deadlines.after(ctx, Owner::Node(self.id), ctx.world.cfg.timer_b, timeout);
         }
@@ -147,7 +157,7 @@ impl ControllingFunction {
             let mm = &mut g.members[pos];
             if mm.leg != Leg::Out {
                 let dialog = Dialog { role: Role::Leg, id: m.0, generation: mm.generation };
-                ctx.send(me, Self::pf_of(ctx, m), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
+                ctx.send(me, Self::pf_of(mm), Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
                 mm.leg = Leg::Out;
                 ctx.stats.groups_copies_lost += self.pending.remove(&m.0).map_or(0, |v| v.len()) as u64;
             }
@@ -156,7 +166,7 @@ impl ControllingFunction {
                 let dialog = Dialog { role: Role::Conference, id: m.0, generation: 0 };
                 ctx.send(
                     me,
-                    Self::pf_of(ctx, m),
+                    Self::pf_of(mm),
                     Msg::Sip(Sip::ConfNotify { dialog, participants: Rc::from(Vec::new()), terminated: true }),
                 );
             }
@@ -171,14 +181,13 @@ impl ControllingFunction {
                 let m = Self::member_id(ctx, g, pos);
                 let dialog = Dialog { role: Role::Conference, id: m.0, generation: 0 };
                 let n = Sip::ConfNotify { dialog, participants: participants.clone(), terminated: false };
-                ctx.send(Addr::Node(self.id), Self::pf_of(ctx, m), Msg::Sip(n));
+                ctx.send(Addr::Node(self.id), Self::pf_of(&g.members[pos]), Msg::Sip(n));
             }
         }
     }
 
-    fn send_item(&self, ctx: &mut Ctx, m: MemberId, item: Item) {
+    fn send_item(&self, ctx: &mut Ctx, m: MemberId, to: Addr, item: Item) {
         let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
-        let to = Self::pf_of(ctx, m);
         for c in 1..=chunks {
             ctx.send(
                 Addr::Node(self.id),
@@ -192,7 +201,7 @@ impl ControllingFunction {
     fn forward(&mut self, ctx: &mut Ctx, gl: usize, pos: usize, item: Item) {
         let m = Self::member_id(ctx, &self.groups[gl], pos);
         match self.groups[gl].members[pos].leg {
-            Leg::In => self.send_item(ctx, m, item),
+            Leg::In => self.send_item(ctx, m, Self::pf_of(&self.groups[gl].members[pos]), item),
             Leg::Inviting => self.pending.entry(m.0).or_default().push(item),
             Leg::Out => {
                 if item.is_notification() {
@@ -230,8 +239,9 @@ impl NetworkFunction for ControllingFunction {
                     p.src,
                     Msg::Sip(Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None }),
                 );
+                let to = Self::pf_of(&self.groups[gl].members[mi.pos as usize]);
                 for it in pending {
-                    self.send_item(ctx, member, it);
+                    self.send_item(ctx, member, to, it);
                 }
             }
             Msg::Sip(Sip::Response { dialog, method: Method::Invite, status, .. }) if dialog.role == Role::Leg => {
@@ -246,8 +256,9 @@ impl NetworkFunction for ControllingFunction {
                     mm.leg = Leg::In;
                     let pending = self.pending.remove(&m.0).unwrap_or_default();
                     ctx.send(me, p.src, Msg::Sip(Sip::Ack { dialog }));
+                    let to = Self::pf_of(mm);
                     for it in pending {
-                        self.send_item(ctx, m, it);
+                        self.send_item(ctx, m, to, it);
                     }
                 } else {
                     mm.leg = Leg::Out;
@@ -378,5 +389,14 @@ impl NetworkFunction for ControllingFunction {
     fn deadline_passed(&mut self, ctx: &mut Ctx, t: CfTimer) {
         ctx.out.push(Action::Fired(Timer::Cf(self.id, t)));
         self.on_timer(ctx, t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A fan-out reads one of these per member: the PF is kept in what was padding.
+    #[test]
+    fn a_focus_member_record_stays_eight_bytes() {
+        assert_eq!(size_of::<super::CfMember>(), 8);
     }
 }
