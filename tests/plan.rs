@@ -119,6 +119,13 @@ fn nothing_feasible_exits_3_and_names_the_failing_target() {
     let plan = read(&dir.path().join("out/plan.json"));
     assert_eq!(plan["answer"], Value::Null);
     assert_eq!(plan["at_max"], json!({"policy.store.per_session": 12}));
+
+    // `ddsim plot` on a plan's directory says, in one line, what redraws it.
+    let plot = ddsim(dir.path(), &["plot", "out"]);
+    assert_eq!(plot.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&plot.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("a plan's directory") && err.contains("ddsim plan plan.json --out out"), "{err}");
 }
 
 #[test]

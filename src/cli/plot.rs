@@ -31,6 +31,18 @@ pub fn cmd_plot(a: PlotArgs) -> Result<(), Failure> {
     {
         return Err(usage("--to must be after --from".to_string()));
     }
+    // A plan's directory has a manifest too, but its charts come from the search (candidates,
+    // intervals, the frontier), which `ddsim plan` rebuilds from the runs it keeps.
+    if let Ok(text) = std::fs::read_to_string(a.dir.join("manifest.json"))
+        && let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(file) = manifest.get("plan_file").and_then(|f| f.as_str())
+    {
+        return Err(usage(format!(
+            "{}: a plan's directory; `ddsim plan {file} --out {}` redraws its charts and report from the runs it keeps, running none again",
+            a.dir.display(),
+            a.dir.display()
+        )));
+    }
     let window = Window { from: a.from, to: a.to };
     let files = ddsim::experiment::charts::plot_dir(&a.dir, window).map_err(usage)?;
     let report = ddsim::report::write(&a.dir).map_err(usage)?;
