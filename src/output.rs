@@ -36,6 +36,33 @@ fn temp_prefix(path: &Path) -> String {
     format!(".{name}.tmp-")
 }
 
+/// A temporary entry lives for the milliseconds between its creation and its rename; one this
+/// old was left by a process killed in between (SIGKILL, a node lost), and no writer, on this
+/// machine or another sharing the directory, is still using it.
+pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes from `dir` the temporary files and directories of `write_atomic` and `publish_dir`
+/// last modified over `STALE_TEMP` ago. Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with('.') && name.contains(".tmp-")) {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        let old = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > STALE_TEMP);
+        if !old {
+            continue;
+        }
+        let gone = if meta.is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+        removed += gone.is_ok() as usize;
+    }
+    removed
+}
+
 /// Publishes a directory holding one file, atomically: `dir` appears complete or not at all
 /// (the file is written into a temp directory beside it, which is then renamed). Returns false
 /// when `dir` already held `file` (another process published it first: its copy is kept).
@@ -112,5 +139,44 @@ impl OutDir {
         for d in &self.created {
             let _ = std::fs::remove_dir(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn age(path: &Path, by: Duration) {
+        let f = std::fs::File::open(path).unwrap();
+        f.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    /// What a killed writer left (a temp file, a temp run directory) goes once it is old enough
+    /// that no writer can still be using it; a fresh one, which a live writer may be about to
+    /// rename, and every other entry stay.
+    #[test]
+    fn only_stale_temporaries_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let old_dir = d.path().join(".p0-r1.tmp-a1b2");
+        std::fs::create_dir(&old_dir).unwrap();
+        std::fs::write(old_dir.join("results.json"), b"{").unwrap();
+        age(&old_dir, STALE_TEMP + Duration::from_secs(60));
+        let old_file = d.path().join(".manifest.json.tmp-c3d4");
+        std::fs::write(&old_file, b"{").unwrap();
+        age(&old_file, STALE_TEMP + Duration::from_secs(60));
+        let fresh = d.path().join(".p0-r2.tmp-e5f6");
+        std::fs::create_dir(&fresh).unwrap();
+        let run = d.path().join("p0-r0");
+        std::fs::create_dir(&run).unwrap();
+        age(&run, STALE_TEMP * 2);
+        let hidden = d.path().join(".keep");
+        std::fs::write(&hidden, b"").unwrap();
+        age(&hidden, STALE_TEMP * 2);
+
+        assert_eq!(remove_stale_temps(d.path()), 2);
+        assert!(!old_dir.exists() && !old_file.exists());
+        assert!(fresh.exists() && run.exists() && hidden.exists());
+        assert_eq!(remove_stale_temps(&d.path().join("absent")), 0);
     }
 }

@@ -176,8 +176,16 @@ fn an_interrupted_sweep_resumes_and_ends_as_if_never_interrupted() {
     assert!(!status.success());
     let before = count_results(&dir.path().join("out"));
     assert_eq!(before, 3, "the runs complete before the crash");
+    // A crash while a run was being published leaves its hidden temporary directory: once it
+    // is over an hour old, the next sweep in the directory removes it.
+    let stale = dir.path().join("out/runs/.p0-r3.tmp-x1y2");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("results.json"), b"{").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3700);
+    std::fs::File::open(&stale).unwrap().set_modified(hour_ago).unwrap();
     let again = ddsim(&["sweep", exp.to_str().unwrap(), "--threads", "2", "--out", "out"], dir.path());
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(!stale.exists(), "a stale temporary directory is left");
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(said.contains(&format!("{total} runs, {before} already done")), "{said}");
 

@@ -118,6 +118,9 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
     ddsim::output::write_json(&manifest, &doc)
         .map_err(|e| usage(format!("{}: cannot write: {e}", manifest.display())))?;
 
+    // What a plan killed while publishing a run left behind.
+    ddsim::output::remove_stale_temps(&dir);
+    ddsim::output::remove_stale_temps(&dir.join("runs"));
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
