@@ -71,6 +71,8 @@ pub struct Network {
     route_of: Pairs<u32>,
     routes: Vec<Route>,
     down: Vec<bool>,
+    /// How many nodes are down.
+    down_count: usize,
     /// SIP T1, for retransmission after loss.
     t1: u64,
     /// The latest arrival on each TCP connection: from and to each user (side by side, so that
@@ -141,6 +143,7 @@ impl Network {
             route_of: Pairs::new(n),
             routes: vec![],
             down: vec![false; n],
+            down_count: 0,
             t1: model.sip.t1.0,
             last_user: vec![[0; 2]; users],
             last_between_nodes: Pairs::new(n),
@@ -171,7 +174,17 @@ impl Network {
     }
 
     pub fn set_down(&mut self, node: NodeId, down: bool) {
-        self.down[node.0 as usize] = down;
+        let was = std::mem::replace(&mut self.down[node.0 as usize], down);
+        match (was, down) {
+            (false, true) => self.down_count += 1,
+            (true, false) => self.down_count -= 1,
+            _ => {}
+        }
+    }
+
+    /// Whether any node is down (outages are rare: most of the time none is).
+    pub fn any_down(&self) -> bool {
+        self.down_count > 0
     }
 
     pub fn is_down(&self, node: NodeId) -> bool {
@@ -287,5 +300,13 @@ mod tests {
         net.set_down(NodeId(1), true);
         assert_eq!(net.arrival(0, NodeId(0), NodeId(2), &msrp(0, 0)), None, "the route goes through scscf");
         assert!(net.arrival(0, NodeId(2), NodeId(3), &msrp(0, 1)).is_some(), "pf1 to cf1 does not");
+        // A node set down twice is one node down; some node is down until each is up again.
+        assert!(net.any_down());
+        net.set_down(NodeId(1), true);
+        net.set_down(NodeId(2), true);
+        net.set_down(NodeId(1), false);
+        assert!(net.any_down() && net.is_down(NodeId(2)) && !net.is_down(NodeId(1)));
+        net.set_down(NodeId(2), false);
+        assert!(!net.any_down());
     }
 }

@@ -457,9 +457,14 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         // The demand on the stores, from the workload alone: the other members whose device
         // cannot take a copy now (switched off, or behind an access node that is down).
         let members = self.world.group(g).count as u64;
-        let cut_off =
+        // Looking up each member's access node costs a cache miss per member at scale: only
+        // while some node is down can any be cut off.
+        let cut_off = if self.net.any_down() {
             self.online_buf.iter().filter(|&&(v, _)| v != u && self.net.is_down(self.world.user(v).access)).count()
-                as u64;
+                as u64
+        } else {
+            0
+        };
         self.stats.workload_deferred_demand += members - self.online_buf.len() as u64 + cut_off;
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
