@@ -67,6 +67,8 @@ pub struct Analysis {
     pub samples: usize,
     pub configured_s: f64,
     pub series: Vec<SeriesWarmup>,
+    /// The model's `events[]`: (start, end, what) in seconds, shaded on the chart.
+    pub events: Vec<(f64, f64, String)>,
 }
 
 /// The main series of a run, in the order they are reported: the store occupancy, each
@@ -106,6 +108,11 @@ impl Analysis {
             samples: t_s.len(),
             configured_s: model.warmup.secs_f64(),
             series,
+            events: super::timecharts::regions_of(&json!({ "model": model.to_value() }))
+                .into_iter()
+                .filter(|r| r.kind == crate::plot::chart::RegionKind::Event)
+                .map(|r| (r.from, r.to, r.label))
+                .collect(),
         }
     }
 
@@ -250,6 +257,13 @@ impl Analysis {
             legend.push((Style::LowerBound, "not settled yet".to_string()));
         }
         legend.push((Style::Reference, "configured warm-up".to_string()));
+        match self.events.as_slice() {
+            [] => {}
+            [(_, _, one)] => legend.push((Style::Event, one.clone())),
+            [(_, _, first), rest @ ..] => {
+                legend.push((Style::Event, format!("{first} and {} more events", rest.len())))
+            }
+        }
         if settled {
             legend.push((Style::Level, "mean after truncation".to_string()));
         }
@@ -268,6 +282,7 @@ impl Analysis {
             )),
             x_label: "simulated time since the start".into(),
             x_range: (0.0, self.horizon_s),
+            shaded: self.events.iter().map(|e| (e.0, e.1)).collect(),
             panels,
             legend,
         }
@@ -443,5 +458,24 @@ mod tests {
         // A steady-state start has no filling to warn about.
         m.start = Start::SteadyState;
         assert_eq!(short_warmup(&m, &series(&t, &rising)), None);
+    }
+
+    /// The chart shades the model's events (storm's outage of ran-north at 3 h for 20
+    /// minutes) and names them in its legend; a model without events has neither.
+    #[test]
+    fn the_chart_shades_the_models_events() {
+        let storm = Model::load(Path::new("models/storm.json"), &[]).unwrap();
+        let t: Vec<f64> = (1..=48).map(|i| i as f64 * 600.0).collect();
+        let ts = series(&t, &vec![5.0; t.len()]);
+        let chart = Analysis::of(&storm, 1, 1, &ts).chart(&ts);
+        assert_eq!(chart.shaded, vec![(10_800.0, 12_000.0)]);
+        assert!(
+            chart.legend.iter().any(|(s, l)| *s == Style::Event && l == "outage of ran-north, 20m"),
+            "{:?}",
+            chart.legend
+        );
+        let quiet = Model { horizon: storm.horizon, ..Model::default() };
+        let chart = Analysis::of(&quiet, 1, 1, &ts).chart(&ts);
+        assert!(chart.shaded.is_empty() && chart.legend.iter().all(|(s, _)| *s != Style::Event));
     }
 }

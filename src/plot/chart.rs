@@ -68,7 +68,7 @@ pub struct Region {
 }
 
 impl RegionKind {
-    fn fill(self) -> RGBColor {
+    pub(crate) const fn fill(self) -> RGBColor {
         match self {
             RegionKind::WarmUp => RGBColor(232, 232, 232),
             RegionKind::Event => RGBColor(253, 242, 185),

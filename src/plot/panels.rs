@@ -32,6 +32,8 @@ pub enum Style {
     Reference,
     /// A dotted horizontal line: a level, from its mark to the end.
     Level,
+    /// A shaded span: an item of the model's `events[]`.
+    Event,
 }
 
 /// A vertical line with its label.
@@ -60,19 +62,43 @@ pub struct PanelChart {
     pub x_label: String,
     /// The shared time axis (seconds).
     pub x_range: (f64, f64),
+    /// Spans shaded in every panel, under the series: the model's `events[]` (an outage makes
+    /// a series jump that is no transient of the start).
+    pub shaded: Vec<(f64, f64)>,
     pub panels: Vec<Panel>,
     /// One swatch and text per entry, in a row under the heading.
     pub legend: Vec<(Style, String)>,
 }
 
 const REFERENCE_GREY: RGBColor = RGBColor(90, 90, 90);
+const EVENT_FILL: RGBColor = super::chart::RegionKind::Event.fill();
 
 impl PanelChart {
+    /// Where each legend entry goes: (x, row), in rows that wrap before the chart's right edge.
+    fn legend_places(&self) -> Vec<(i32, u32)> {
+        let start = Y_LABELS as i32 + 10;
+        let (mut x, mut row) = (start, 0);
+        let mut out = vec![];
+        for (_, text) in &self.legend {
+            let width = 32 + text.chars().count() as i32 * 7;
+            if x > start && x + width > WIDTH as i32 - 10 {
+                (x, row) = (start, row + 1);
+            }
+            out.push((x, row));
+            x += width + 22;
+        }
+        out
+    }
+
+    fn legend_height(&self) -> u32 {
+        LEGEND_HEIGHT * (1 + self.legend_places().last().map_or(0, |p| p.1))
+    }
+
     pub fn size(&self) -> (u32, u32) {
         (
             WIDTH,
             heading_height(self.subtitle.as_deref())
-                + LEGEND_HEIGHT
+                + self.legend_height()
                 + PANEL_HEIGHT * self.panels.len().max(1) as u32
                 + AXIS_HEIGHT,
         )
@@ -99,7 +125,7 @@ impl PanelChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let body = heading(root, &self.title, self.subtitle.as_deref())?;
-        let (legend, mut rest) = body.split_vertically(LEGEND_HEIGHT);
+        let (legend, mut rest) = body.split_vertically(self.legend_height());
         self.draw_legend(&legend)?;
         let n = self.panels.len();
         for (i, p) in self.panels.iter().enumerate() {
@@ -112,9 +138,8 @@ impl PanelChart {
     }
 
     fn draw_legend<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let mut x = Y_LABELS as i32 + 10;
-        let y = 14;
-        for (style, text) in &self.legend {
+        for ((style, text), (x, row)) in self.legend.iter().zip(self.legend_places()) {
+            let y = 14 + (row * LEGEND_HEIGHT) as i32;
             let (a, b) = ((x, y), (x + 26, y));
             match style {
                 Style::Series => area.draw(&PathElement::new(vec![a, b], color(0).stroke_width(2))),
@@ -134,11 +159,11 @@ impl PanelChart {
                     REFERENCE_GREY.stroke_width(2),
                 )),
                 Style::Level => area.draw(&DashedPathElement::new(vec![a, b], 2, 3, BLACK.stroke_width(1))),
+                Style::Event => area.draw(&Rectangle::new([(x, y - 8), (x + 26, y + 8)], EVENT_FILL.filled())),
             }
             .map_err(err)?;
             let style = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
             area.draw(&Text::new(text.clone(), (x + 32, y), style)).map_err(err)?;
-            x += 32 + text.chars().count() as i32 * 7 + 22;
         }
         Ok(())
     }
@@ -185,6 +210,10 @@ impl PanelChart {
             let (a, b) = spec.translate(&(x, y));
             (a - ox, b - oy)
         };
+        for &(from, to) in &self.shaded {
+            let span = Rectangle::new([(from.max(x0), 0.0), (to.min(x1), y1)], EVENT_FILL.filled());
+            chart.draw_series(std::iter::once(span)).map_err(err)?;
+        }
         // Round durations on the time axis, gridded in every panel, labelled under the last.
         let grid = RGBColor(225, 225, 225);
         let xt = ticks(&Unit::Seconds, x0, x1, false, &[]);
@@ -280,8 +309,13 @@ mod tests {
             subtitle: Some("test".into()),
             x_label: "simulated time".into(),
             x_range: (0.0, 60_000.0),
+            shaded: vec![(10_800.0, 12_000.0)],
             panels: vec![panel("big", 1e5), panel("small", 0.3)],
-            legend: vec![(Style::Series, "series".into()), (Style::Settles, "settles".into())],
+            legend: vec![
+                (Style::Series, "series".into()),
+                (Style::Settles, "settles".into()),
+                (Style::Event, "outage of ran, 20m".into()),
+            ],
         };
         c.save(&dir.path().join("w")).unwrap();
         let svg = std::fs::read_to_string(dir.path().join("w.svg")).unwrap();
@@ -294,8 +328,40 @@ mod tests {
         }
         assert_eq!(texts.iter().filter(|t| **t == "settles at 5h").count(), 2);
         assert_eq!(texts.iter().filter(|t| **t == "12h").count(), 1);
+        // The event is shaded in each panel (and its swatch is in the legend).
+        let fill = format!("#{:02X}{:02X}{:02X}", EVENT_FILL.0, EVENT_FILL.1, EVENT_FILL.2);
+        let shaded = doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(&fill)).count();
+        assert_eq!(shaded, 3, "{fill}");
+        assert!(texts.contains(&"outage of ran, 20m"));
         assert_eq!(c.size(), (1000, heading_height(Some("test")) + LEGEND_HEIGHT + 2 * PANEL_HEIGHT + AXIS_HEIGHT));
         assert!(std::fs::metadata(dir.path().join("w.png")).unwrap().len() > 1000);
+    }
+
+    /// A legend longer than the chart is wide goes on in a second row, which the chart makes
+    /// room for, rather than running off the right edge.
+    #[test]
+    fn a_long_legend_wraps_within_the_width() {
+        let entry = |style, text: &str| (style, text.to_string());
+        let mut c = PanelChart {
+            title: "Warm-up".into(),
+            subtitle: None,
+            x_label: "t".into(),
+            x_range: (0.0, 1.0),
+            shaded: vec![],
+            panels: vec![],
+            legend: vec![entry(Style::Series, "sampled every 10m"), entry(Style::Settles, "settles (MSER-5)")],
+        };
+        let one_row = c.size().1;
+        assert!(c.legend_places().iter().all(|p| p.1 == 0));
+        c.legend.push(entry(Style::Reference, "configured warm-up"));
+        c.legend.push(entry(Style::Event, "outage of ran-north, 20m and 2 more events"));
+        c.legend.push(entry(Style::Level, "mean after truncation"));
+        let places = c.legend_places();
+        assert_eq!(places.last().unwrap().1, 1, "{places:?}");
+        for ((_, text), (x, _)) in c.legend.iter().zip(&places) {
+            assert!(x + 32 + text.chars().count() as i32 * 7 <= WIDTH as i32 - 10, "{text} at {x}");
+        }
+        assert_eq!(c.size().1, one_row + LEGEND_HEIGHT);
     }
 
     #[test]
