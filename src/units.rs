@@ -278,6 +278,25 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// A size for people, in binary units with three significant digits at most, trailing zeros
+/// dropped: `512 B`, `1.5 KiB`, `740 MiB`, `1.94 GiB`. Every report, chart label and estimate
+/// writes sizes this way.
+pub fn format_bytes(v: f64) -> String {
+    let (mut x, mut unit) = (v, "B");
+    for u in ["KiB", "MiB", "GiB", "TiB"] {
+        if x.abs() < 1024.0 {
+            break;
+        }
+        x /= 1024.0;
+        unit = u;
+    }
+    let a = x.abs();
+    let decimals = if a == 0.0 || a >= 100.0 { 0 } else { (2 - a.log10().floor() as i32).clamp(0, 2) as usize };
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    format!("{s} {unit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +355,24 @@ mod tests {
         assert!(parse_size("2 furlongs").is_err());
         assert!((parse_rate("6/h").unwrap().0 - 6.0 / 3600.0).abs() < 1e-15);
         assert!(parse_rate("6 per hour").is_err());
+    }
+
+    #[test]
+    fn sizes_read_with_three_significant_digits_at_most() {
+        let cases = [
+            (0.0, "0 B"),
+            (512.0, "512 B"),
+            (1536.0, "1.5 KiB"),
+            (2048.0, "2 KiB"),
+            (740.0 * 1048576.0, "740 MiB"),
+            (19.44 * 1048576.0, "19.4 MiB"),
+            (1.944 * 1073741824.0, "1.94 GiB"),
+            (118.4 * 1073741824.0, "118 GiB"),
+            (2.5 * 1099511627776.0, "2.5 TiB"),
+            (-3072.0, "-3 KiB"),
+        ];
+        for (v, s) in cases {
+            assert_eq!(format_bytes(v), s, "{v}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `ddsim check`: validate model, experiment and plan files without running them.
 
-use super::preflight::{available_memory, bytes, calibrate_events_per_s, wall_s};
+use super::preflight::{available_memory, calibrate_events_per_s, wall_s};
 use super::{Failure, one_line, thousands};
 use ddsim::model::estimate;
+use ddsim::units::format_bytes;
 use ddsim::units::format_duration_short;
 use std::sync::OnceLock;
 
@@ -46,7 +47,7 @@ fn check(f: &Path) -> Result<String, ModelError> {
     let m = Model::load(f, &[])?;
     let users: u32 = m.population.iter().map(|c| c.users).sum();
     let e = estimate(&m);
-    let avail = available_memory().map_or(String::new(), |a| format!(" of {} available", bytes(a as f64)));
+    let avail = available_memory().map_or(String::new(), |a| format!(" of {} available", format_bytes(a as f64)));
     let wall =
         rate().map_or(String::new(), |r| format!(", about {} on this machine", format_duration_short(wall_s(&e, r))));
     Ok(format!(
@@ -56,7 +57,7 @@ fn check(f: &Path) -> Result<String, ModelError> {
         users,
         m.groups.count,
         m.horizon,
-        bytes(e.peak_bytes),
+        format_bytes(e.peak_bytes),
         thousands(e.events),
     ))
 }

@@ -3,6 +3,7 @@
 
 use super::{Failure, usage};
 use ddsim::model::{Estimate, Model, estimate};
+use ddsim::units::format_bytes;
 
 /// Memory this process may still use, in bytes: the kernel's `MemAvailable`, lowered to the
 /// cgroup's remaining allowance when the process runs under a memory limit (a container, a
@@ -27,15 +28,6 @@ pub fn available_memory() -> Option<u64> {
     }
 }
 
-/// `1.9 GiB`, `740 MiB`: three significant digits at most.
-pub fn bytes(v: f64) -> String {
-    let (v, unit) = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)]
-        .iter()
-        .find(|(_, shift)| v >= (1u64 << shift) as f64)
-        .map_or((v, "B"), |(u, shift)| (v / (1u64 << shift) as f64, u));
-    if v >= 100.0 { format!("{v:.0} {unit}") } else { format!("{v:.1} {unit}") }
-}
-
 /// Refuses a model whose estimated peak memory (times `concurrent` runs at once) exceeds the
 /// available memory, unless `force`.
 pub fn check_fits(file: &str, model: &Model, concurrent: usize, force: bool) -> Result<Estimate, Failure> {
@@ -48,11 +40,11 @@ pub fn check_fits(file: &str, model: &Model, concurrent: usize, force: bool) -> 
         let runs = if concurrent > 1 { format!(" ({concurrent} runs at once)") } else { String::new() };
         return Err(usage(format!(
             "{file}: the model needs an estimated {}{runs} ({} users, {} memberships, {} stored items at the peak) but {} is available; use fewer users or threads, or --force to try anyway",
-            bytes(need),
+            format_bytes(need),
             super::thousands(e.users),
             super::thousands(e.memberships),
             super::thousands(e.stored_items),
-            bytes(avail as f64)
+            format_bytes(avail as f64)
         )));
     }
     Ok(e)

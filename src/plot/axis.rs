@@ -64,18 +64,7 @@ pub fn format_number(v: f64) -> String {
     }
 }
 
-pub fn format_bytes(v: f64) -> String {
-    let a = v.abs();
-    if a >= (1u64 << 30) as f64 {
-        format!("{} GiB", trim(v / (1u64 << 30) as f64, 1))
-    } else if a >= (1 << 20) as f64 {
-        format!("{} MiB", trim(v / (1 << 20) as f64, 1))
-    } else if a >= 1024.0 {
-        format!("{} KiB", trim(v / 1024.0, 1))
-    } else {
-        format!("{} B", trim(v, 0))
-    }
-}
+pub use crate::units::format_bytes;
 
 /// The fewest decimals (up to 6) that write every one of `values` exactly.
 fn decimals_for(values: &[f64]) -> usize {

@@ -181,17 +181,7 @@ pub fn fmt_value(metric: &str, v: f64) -> String {
     match kind_of(metric) {
         Kind::Seconds => crate::units::format_duration_short(v),
         Kind::Share => format!("{}%", plain(v * 100.0)),
-        Kind::Bytes => {
-            let (mut x, mut unit) = (v, "B");
-            for u in ["KiB", "MiB", "GiB", "TiB"] {
-                if x.abs() < 1024.0 {
-                    break;
-                }
-                x /= 1024.0;
-                unit = u;
-            }
-            format!("{} {unit}", plain(x))
-        }
+        Kind::Bytes => crate::units::format_bytes(v),
         Kind::Count => plain(v),
     }
 }
