@@ -18,26 +18,12 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Two retry policies x two store sizes on models/tiny.json stretched to `horizon`, with
-/// `replications` each.
+/// The shared small sweep (`common::small_experiment`), with a chart to draw.
 fn experiment(dir: &Path, horizon: &str, replications: u32) -> PathBuf {
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny.json");
-    let exp = json!({
-        "name": "small",
-        "model": tiny.display().to_string(),
-        "set": {"horizon": horizon},
-        "vary": {
-            "policy.retry": [{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 8}],
-            "policy.store.per_session": [5, 50]
-        },
-        "replications": replications,
-        "seed": 11,
-        "baseline": {"policy.retry": {"kind": "none"}, "policy.store.per_session": 50},
-        "charts": [{"kind": "line", "x": "policy.store.per_session", "y": "deferred.delivered", "series": "policy.retry"}]
-    });
-    let p = dir.join("exp.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&exp).unwrap()).unwrap();
-    p
+    let mut exp = common::small_experiment(horizon, replications);
+    exp["charts"] =
+        json!([{"kind": "line", "x": "policy.store.per_session", "y": "deferred.delivered", "series": "policy.retry"}]);
+    common::write_experiment(dir, &exp)
 }
 
 fn ok(out: &Output) {

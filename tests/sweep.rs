@@ -2,38 +2,15 @@
 //! narrowing paired comparisons, resuming after an interruption, and experiments rejected
 //! before any run starts.
 
+mod common;
+
+use common::{small_experiment, write_experiment};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn tiny() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny.json").display().to_string()
-}
-
 fn ddsim(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ddsim")).args(args).current_dir(cwd).output().unwrap()
-}
-
-fn write_experiment(dir: &Path, exp: &Value) -> PathBuf {
-    let p = dir.join("exp.json");
-    std::fs::write(&p, serde_json::to_string_pretty(exp).unwrap()).unwrap();
-    p
-}
-
-/// Two retry policies x two store sizes on tiny, stretched to `horizon`.
-fn small_experiment(horizon: &str, replications: u32) -> Value {
-    json!({
-        "name": "small",
-        "model": tiny(),
-        "set": {"horizon": horizon},
-        "vary": {
-            "policy.retry": [{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 8}],
-            "policy.store.per_session": [5, 50]
-        },
-        "replications": replications,
-        "seed": 11,
-        "baseline": {"policy.retry": {"kind": "none"}, "policy.store.per_session": 50}
-    })
 }
 
 fn read(p: &Path) -> String {

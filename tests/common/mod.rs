@@ -47,3 +47,30 @@ pub fn assert_conserved(doc: &serde_json::Value) {
 pub fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }
+
+/// The sweep the sweep and shard tests run: two retry policies x two store sizes on
+/// models/tiny.json stretched to `horizon`, with `replications` each.
+#[allow(dead_code)]
+pub fn small_experiment(horizon: &str, replications: u32) -> serde_json::Value {
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny.json");
+    serde_json::json!({
+        "name": "small",
+        "model": tiny.display().to_string(),
+        "set": {"horizon": horizon},
+        "vary": {
+            "policy.retry": [{"kind": "none"}, {"kind": "fixed", "interval": "30s", "max_attempts": 8}],
+            "policy.store.per_session": [5, 50]
+        },
+        "replications": replications,
+        "seed": 11,
+        "baseline": {"policy.retry": {"kind": "none"}, "policy.store.per_session": 50}
+    })
+}
+
+/// Writes `exp` as `dir/exp.json` and returns its path.
+#[allow(dead_code)]
+pub fn write_experiment(dir: &Path, exp: &serde_json::Value) -> PathBuf {
+    let p = dir.join("exp.json");
+    std::fs::write(&p, serde_json::to_string_pretty(exp).unwrap()).unwrap();
+    p
+}
