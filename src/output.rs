@@ -63,6 +63,13 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     removed
 }
 
+/// Removes the stale temporaries of an output directory of a sweep or plan: in it (its
+/// manifest) and in its `runs/` (each run's directory).
+pub fn remove_stale_output_temps(out: &Path) {
+    remove_stale_temps(out);
+    remove_stale_temps(&out.join("runs"));
+}
+
 /// Publishes a directory holding one file, atomically: `dir` appears complete or not at all
 /// (the file is written into a temp directory beside it, which is then renamed). Returns false
 /// when `dir` already held `file` (another process published it first: its copy is kept).

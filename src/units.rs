@@ -126,17 +126,23 @@ pub fn format_duration_short(secs: f64) -> String {
     } else {
         (secs * 1e6, "us")
     };
-    let s = if (v - v.round()).abs() < 1e-9 {
-        format!("{}", v.round() as i64)
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if (v - v.round()).abs() < 1e-9 { format!("{}", v.round() as i64) } else { three_significant(v) };
     format!("{s}{u}")
+}
+
+/// `v` with three significant digits at most (for values under 1000 of their unit), trailing
+/// zeros dropped: `1.94`, `19.4`, `194`, `1.5`.
+fn three_significant(v: f64) -> String {
+    let a = v.abs();
+    let decimals = if a >= 100.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 impl fmt::Display for Duration {
@@ -290,11 +296,7 @@ pub fn format_bytes(v: f64) -> String {
         x /= 1024.0;
         unit = u;
     }
-    let a = x.abs();
-    let decimals = if a == 0.0 || a >= 100.0 { 0 } else { (2 - a.log10().floor() as i32).clamp(0, 2) as usize };
-    let s = format!("{x:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
-    format!("{s} {unit}")
+    format!("{} {unit}", three_significant(x))
 }
 
 #[cfg(test)]

@@ -119,8 +119,7 @@ pub fn cmd_plan(a: PlanArgs) -> Result<(), Failure> {
         .map_err(|e| usage(format!("{}: cannot write: {e}", manifest.display())))?;
 
     // What a plan killed while publishing a run left behind.
-    ddsim::output::remove_stale_temps(&dir);
-    ddsim::output::remove_stale_temps(&dir.join("runs"));
+    ddsim::output::remove_stale_output_temps(&dir);
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();

@@ -120,8 +120,7 @@ pub fn prepare_output(exp: &Experiment, dir: &Path, force: bool) -> Result<(), S
         })).collect::<Vec<_>>(),
     });
     // What a shard killed while publishing left behind.
-    crate::output::remove_stale_temps(dir);
-    crate::output::remove_stale_temps(&dir.join("runs"));
+    crate::output::remove_stale_output_temps(dir);
     let bytes = json_bytes(&manifest);
     if std::fs::read(&manifest_path).ok().as_deref() != Some(bytes.as_slice()) {
         write_atomic(&manifest_path, &bytes)
