@@ -17,7 +17,7 @@ use crate::dist::Sampler;
 use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
 use crate::model::Model;
-use crate::protocol::{Addr, Msg, NodeId, Packet};
+use crate::protocol::{Addr, Msg, NodeId, Packet, UserId};
 use crate::units::SEC;
 use petgraph::algo::astar;
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -189,6 +189,12 @@ impl Network {
 
     pub fn is_down(&self, node: NodeId) -> bool {
         self.down[node.0 as usize]
+    }
+
+    /// Starts loading user `u`'s MSRP order stamps (see `engine::prefetch`).
+    #[inline]
+    pub fn prefetch_user(&self, u: UserId) {
+        crate::engine::prefetch_at(&self.last_user, u.0 as usize);
     }
 
     /// When a message sent at `now` from node `from` reaches node `to`, its next hop, or

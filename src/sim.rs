@@ -9,7 +9,7 @@
 //! timers pushed on the queue.
 
 use crate::engine::queue::PendingEvents;
-use crate::engine::{EventQueue, Time};
+use crate::engine::{EventQueue, Time, prefetch};
 use crate::metrics::{ConservationBroken, Measurement, Stats};
 use crate::model::{EventSpec, Model, NodeKind, Start};
 use crate::network::Network;
@@ -18,7 +18,7 @@ use crate::nodes::controlling::ControllingFunction;
 use crate::nodes::participating::ParticipatingFunction;
 use crate::nodes::registrar::Registrar;
 use crate::nodes::{Action, Ctx, Devices, NetworkFunction, Owner, Timer};
-use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, MsgKind, NodeId, Packet, Payload, Sip, UserId};
+use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, MsgKind, NodeId, Packet, Payload, Sip, Subject, UserId};
 use crate::servers::{Admission, Server};
 use crate::trace::{Trace, TraceFilter, TraceKind};
 use crate::workload::prehistory::{self, Holder, UserStart};
@@ -38,6 +38,16 @@ pub enum NodeFn {
 }
 
 impl NodeFn {
+    #[inline]
+    fn prefetch(&self, world: &World, p: &Packet) {
+        match self {
+            NodeFn::Registrar(r) => r.prefetch(world, p),
+            NodeFn::Pf(pf) => pf.prefetch(world, p),
+            NodeFn::Cf(cf) => cf.prefetch(world, p),
+            NodeFn::Access => {}
+        }
+    }
+
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         match self {
             NodeFn::Registrar(r) => r.handle(ctx, p),
@@ -341,6 +351,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             if matches!(ev, Event::End) {
                 break;
             }
+            self.prefetch_upcoming();
             // Hours close as the clock passes them (no event of their own: see metrics::hourly).
             while t >= self.measurement.next_hour() {
                 let loads = self.servers.iter_mut().flatten().map(|s| &mut s.load);
@@ -356,6 +367,61 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         }
         let wall_s = self.prehistory_s + wall.elapsed().as_secs_f64();
         self.finish(wall_s)
+    }
+
+    // ----- prefetching: a million users' state is far bigger than the cache, and an event
+    // that waits for each record it reads in turn spends most of its time waiting. So the
+    // engine asks for what an event will read in stages, while other events run: when a
+    // message is sent (it arrives some events later), when it joins a server's queue (it is
+    // handled a service time later), and when an event is next. Hints only: nothing here
+    // changes state or order, so results are the same with or without them.
+
+    /// Stage 1: message `p` was sent and arrives some events from now: the records its
+    /// handling reads first.
+    #[inline]
+    fn prefetch_sent(&self, p: &Packet) {
+        let w = &self.world;
+        match p.dst {
+            Addr::User(u) => self.prefetch_user(u),
+            Addr::Node(_) => match p.msg.subject() {
+                Subject::User(u) => prefetch(w.user(u)),
+                Subject::Member(m) => prefetch(w.member(m)),
+            },
+        }
+    }
+
+    /// Stage 2: message `p` joined server `node`'s queue (its stage 1 records are in cache):
+    /// the node's own state for it, and the user's transport state if it is MSRP (handling it
+    /// sends MSRP to or from that user).
+    #[inline]
+    fn prefetch_queued(&self, node: NodeId, p: &Packet) {
+        self.fns.nodes[node.0 as usize].prefetch(&self.world, p);
+        if let Msg::Msrp(m) = &p.msg {
+            self.net.prefetch_user(self.world.member(m.session().member()).user);
+        }
+    }
+
+    /// Stage 3: the next event (its payload is in cache: the queue fetched it a pop ago).
+    #[inline]
+    fn prefetch_upcoming(&self) {
+        match self.queue.upcoming() {
+            Some(Event::Timer(Timer::Client(u, _))) => self.prefetch_user(*u),
+            Some(Event::Timer(Timer::Pf(_, t))) => match t.subject() {
+                Subject::User(u) => prefetch(self.world.user(u)),
+                Subject::Member(m) => prefetch(self.world.member(m)),
+            },
+            Some(Event::GroupMessage(g, _)) => prefetch(self.world.group(*g)),
+            _ => {}
+        }
+    }
+
+    /// What a message to or a timer of user `u`'s client reads first.
+    #[inline]
+    fn prefetch_user(&self, u: UserId) {
+        prefetch(self.world.user(u));
+        self.devices.prefetch(u);
+        self.fns.clients.prefetch(u);
+        self.net.prefetch_user(u);
     }
 
     #[inline]
@@ -504,6 +570,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             self.drive(None, |f, ctx| f.clients.handle(ctx, p));
             return;
         }
+        self.prefetch_queued(node, &p);
         let Some(server) = self.servers[node.0 as usize].as_mut() else {
             self.stats.lost_network += 1;
             return;
@@ -572,7 +639,10 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     fn route(&mut self, pos: NodeId, p: Packet) {
         let (hop, _) = self.world.next_hop(&p);
         match self.net.arrival(self.now, pos, hop, &p) {
-            Some(at) => self.queue.push(at, Event::Arrive(p)),
+            Some(at) => {
+                self.prefetch_sent(&p);
+                self.queue.push(at, Event::Arrive(p))
+            }
             None => {
                 self.stats.lost_network += 1;
                 self.trace_packet(TraceKind::Lost, Addr::Node(pos), &p);

@@ -71,6 +71,11 @@ pub trait PendingEvents<E>: Default {
     }
     /// Largest number of pending events seen.
     fn peak(&self) -> usize;
+    /// The payload of the earliest event, if the set can tell it cheaply: for prefetching the
+    /// state it will touch, never for deciding anything.
+    fn upcoming(&self) -> Option<&E> {
+        None
+    }
 }
 
 /// Payloads by slot, with a free list (LIFO, so a freed slot, warm in cache, is reused first),
@@ -102,6 +107,11 @@ impl<E> Slab<E> {
                 // load is a cache miss whenever the slot was freed long ago, where a store
                 // retires without waiting for the line.
                 unsafe { std::ptr::write(place, Some(event)) };
+                // The next slot to fill was freed who knows when: start loading it now, so
+                // that filling it does not wait.
+                if let Some(&next) = self.free.last() {
+                    self.warm_slot(next as usize);
+                }
                 s
             }
             None => {
@@ -126,20 +136,14 @@ impl<E> Slab<E> {
     /// one would wait for each miss in turn (a far timer's payload was written long ago).
     fn warm(&self, keys: &[Key]) {
         for k in keys {
-            let slot = &self.slots[k.slot()];
-            // A payload spans two cache lines: fetch both.
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch changes no state and cannot fault; both addresses lie within
-            // the slot.
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                let p = slot as *const Option<E> as *const i8;
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.add(size_of::<Option<E>>() - 1));
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            std::hint::black_box(slot.is_some());
+            self.warm_slot(k.slot());
         }
+    }
+
+    /// Starts loading slot `i` (both cache lines a payload spans).
+    #[inline]
+    fn warm_slot(&self, i: usize) {
+        super::prefetch(&self.slots[i]);
     }
 
     #[inline]
@@ -346,6 +350,12 @@ impl<E> PendingEvents<E> for EventQueue<E> {
             }
         }
         let k = self.near.pop()?;
+        // The event after next is one of the new root's two children: start loading both
+        // payloads, so that the next pop finds its event's (see `upcoming`) in cache.
+        let near = self.near.as_slice();
+        for c in near.iter().skip(1).take(2) {
+            self.slab.warm_slot(c.slot());
+        }
         Some(self.slab.remove(k))
     }
 
@@ -363,6 +373,10 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
     fn peak(&self) -> usize {
         self.slab.peak
+    }
+    #[inline]
+    fn upcoming(&self) -> Option<&E> {
+        self.near.peek().and_then(|k| self.slab.slots[k.slot()].as_ref())
     }
 }
 

@@ -76,6 +76,12 @@ pub fn refresh_interval(expiry_s: u32) -> u64 {
 }
 
 impl Clients {
+    /// Starts loading user `u`'s record (see `engine::prefetch`).
+    #[inline]
+    pub fn prefetch(&self, u: UserId) {
+        crate::engine::prefetch(&self.users[u.0 as usize]);
+    }
+
     pub fn new(world: &World) -> Clients {
         let n = world.users.len();
         let s = world.seed;

@@ -85,7 +85,7 @@ impl ControllingFunction {
     /// The member's leg state.
     pub fn leg(&self, world: &World, m: MemberId) -> Leg {
         let mi = world.member(m);
-        self.groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize].leg
+        self.groups[world.group(mi.group).cf_local as usize].members[world.position(m)].leg
     }
 
     fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<[UserId]> {
@@ -219,14 +219,24 @@ impl NetworkFunction for ControllingFunction {
     fn owner(&self) -> Owner {
         Owner::Node(self.id)
     }
+    #[inline]
+    fn prefetch(&self, world: &World, p: &Packet) {
+        if let crate::protocol::Subject::Member(m) = p.msg.subject() {
+            let mi = world.member(m);
+            if let Some(g) = self.groups.get(world.group(mi.group).cf_local as usize) {
+                crate::engine::prefetch_at(&g.members, world.position(m));
+            }
+        }
+    }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         match p.msg {
             Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member } }) => {
                 let mi = *ctx.world.member(member);
                 let gl = Self::local(ctx, mi.group);
+                let at = ctx.world.position(member);
                 let was_active = self.groups[gl].active;
-                self.groups[gl].members[mi.pos as usize].leg = Leg::In;
+                self.groups[gl].members[at].leg = Leg::In;
                 self.groups[gl].dirty = true;
                 if !was_active {
                     self.activate(ctx, gl);
@@ -239,7 +249,7 @@ impl NetworkFunction for ControllingFunction {
                     p.src,
                     Msg::Sip(Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None }),
                 );
-                let to = Self::pf_of(&self.groups[gl].members[mi.pos as usize]);
+                let to = Self::pf_of(&self.groups[gl].members[at]);
                 for it in pending {
                     self.send_item(ctx, member, to, it);
                 }
@@ -248,7 +258,8 @@ impl NetworkFunction for ControllingFunction {
                 let m = MemberId(dialog.id);
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
-                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                let at = ctx.world.position(m);
+                let mm = &mut self.groups[gl].members[at];
                 if mm.leg != Leg::Inviting || mm.generation != dialog.generation {
                     return;
                 }
@@ -270,7 +281,8 @@ impl NetworkFunction for ControllingFunction {
                 let m = MemberId(dialog.id);
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
-                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                let at = ctx.world.position(m);
+                let mm = &mut self.groups[gl].members[at];
                 ctx.send(
                     me,
                     p.src,
@@ -287,6 +299,7 @@ impl NetworkFunction for ControllingFunction {
                 let m = MemberId(dialog.id);
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
+                let at = ctx.world.position(m);
                 ctx.send(
                     me,
                     p.src,
@@ -294,7 +307,7 @@ impl NetworkFunction for ControllingFunction {
                 );
                 let active = self.groups[gl].active;
                 let subscribe = expires_s > 0 && active;
-                self.groups[gl].members[mi.pos as usize].subscribed = subscribe;
+                self.groups[gl].members[at].subscribed = subscribe;
                 let participants = if subscribe { self.participants(ctx, gl) } else { Rc::from(Vec::new()) };
                 // RFC 6665 §4.2.1: the notifier sends a NOTIFY at once; for an unsubscribe (or a
                 // session that ended) it carries Subscription-State: terminated.
@@ -308,10 +321,11 @@ impl NetworkFunction for ControllingFunction {
                 }
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
+                let at = ctx.world.position(m);
                 if !self.groups[gl].active {
                     // The PF sent on a leg the focus had just torn down (the BYE is still on its
                     // way): restart rather than lose the message.
-                    self.groups[gl].members[mi.pos as usize].leg = Leg::In;
+                    self.groups[gl].members[at].leg = Leg::In;
                     self.activate(ctx, gl);
                 }
                 match item.payload {
@@ -320,7 +334,7 @@ impl NetworkFunction for ControllingFunction {
                             self.groups[gl].last_chat = ctx.now;
                         }
                         for pos in 0..self.groups[gl].members.len() {
-                            if pos == mi.pos as usize {
+                            if pos == at {
                                 continue;
                             }
                             if item.payload == Payload::IsComposing && self.groups[gl].members[pos].leg != Leg::In {
@@ -331,7 +345,7 @@ impl NetworkFunction for ControllingFunction {
                     }
                     Payload::Delivered | Payload::Displayed => match ctx.world.membership(item.origin, mi.group) {
                         Some(target) => {
-                            let pos = ctx.world.member(target).pos as usize;
+                            let pos = ctx.world.position(target);
                             self.forward(ctx, gl, pos, item);
                         }
                         None => ctx.stats.imdn_undeliverable += 1,
@@ -361,7 +375,8 @@ impl NetworkFunction for ControllingFunction {
             CfTimer::JoinTimeout(m, generation) => {
                 let mi = *ctx.world.member(m);
                 let gl = Self::local(ctx, mi.group);
-                let mm = &mut self.groups[gl].members[mi.pos as usize];
+                let at = ctx.world.position(m);
+                let mm = &mut self.groups[gl].members[at];
                 if mm.leg == Leg::Inviting && mm.generation == generation {
                     mm.leg = Leg::Out;
                     ctx.stats.count_response(408);
@@ -380,7 +395,7 @@ impl NetworkFunction for ControllingFunction {
         match *t {
             CfTimer::JoinTimeout(m, generation) => {
                 let mi = world.member(m);
-                let mm = &self.groups[world.group(mi.group).cf_local as usize].members[mi.pos as usize];
+                let mm = &self.groups[world.group(mi.group).cf_local as usize].members[world.position(m)];
                 mm.leg == Leg::Inviting && mm.generation == generation
             }
             CfTimer::Idle(..) => true,

@@ -16,7 +16,7 @@ pub mod registrar;
 use crate::engine::Time;
 use crate::engine::deadlines::DeadlineSet;
 use crate::metrics::Stats;
-use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, NodeId, Packet, UserId};
+use crate::protocol::{Addr, GroupId, Item, MemberId, Msg, NodeId, Packet, Subject, UserId};
 use crate::workload::World;
 
 /// What a node asks the engine to do.
@@ -95,6 +95,22 @@ pub enum PfTimer {
     RejoinRetry(MemberId, u32),
 }
 
+impl PfTimer {
+    /// Whom the timer is about.
+    #[inline]
+    pub fn subject(&self) -> Subject {
+        match *self {
+            PfTimer::LiveDeadline(u, _) => Subject::User(u),
+            PfTimer::InviteTimeout(m, _)
+            | PfTimer::Retry(m, _)
+            | PfTimer::Ttl(m, _)
+            | PfTimer::SessionDeadline(m, _)
+            | PfTimer::RejoinTimeout(m, _)
+            | PfTimer::RejoinRetry(m, _) => Subject::Member(m),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum CfTimer {
     /// Check whether the group session has been idle for `idle_timeout`.
@@ -128,6 +144,10 @@ impl Devices {
     #[inline]
     pub fn last_register(&self, u: UserId) -> Time {
         self.register_sent[u.0 as usize]
+    }
+    #[inline]
+    pub fn prefetch(&self, u: UserId) {
+        crate::engine::prefetch(&self.online[u.0 as usize]);
     }
     #[inline]
     pub fn is_online(&self, u: UserId) -> bool {
@@ -214,6 +234,9 @@ pub trait NetworkFunction {
     fn owner(&self) -> Owner;
     /// A message reached it: served by the node's workers, or, for a client, at the device.
     fn handle(&mut self, ctx: &mut Ctx, p: Packet);
+    /// A message for it was queued: start loading the state handling it will read (see
+    /// `engine::prefetch`). A hint only: it changes nothing.
+    fn prefetch(&self, _world: &World, _p: &Packet) {}
     /// A timer it set fired.
     fn on_timer(&mut self, ctx: &mut Ctx, t: Self::Timer);
     fn deadlines(&mut self) -> &mut NodeDeadlines<Self::Deadline>;

@@ -109,6 +109,14 @@ impl NetworkFunction for Registrar {
     fn owner(&self) -> Owner {
         Owner::Node(self.id)
     }
+    #[inline]
+    fn prefetch(&self, world: &World, p: &Packet) {
+        if let Msg::Sip(Sip::Register { user, .. }) = p.msg {
+            let i = world.user(user).registrar_local as usize;
+            crate::engine::prefetch_at(&self.bindings, i);
+            crate::engine::prefetch_at(&self.third_party, i);
+        }
+    }
     /// A message served by this node's workers.
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);

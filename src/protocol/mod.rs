@@ -377,6 +377,13 @@ impl Msrp {
         }
     }
 
+    #[inline]
+    pub fn session(&self) -> Session {
+        match *self {
+            Msrp::Send { session, .. } | Msrp::Ok { session, .. } => session,
+        }
+    }
+
     pub fn kind(&self) -> MsgKind {
         match self {
             Msrp::Send { .. } => MsgKind::Send,
@@ -407,6 +414,57 @@ impl Msg {
 }
 
 /// A message on its way from `src` to `dst`.
+/// Whom a message is about: the user or the membership whose state handling it reads first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    User(UserId),
+    Member(MemberId),
+}
+
+impl Dialog {
+    /// A registration's dialog is a user's; every other is a membership's.
+    #[inline]
+    pub fn subject(&self) -> Subject {
+        match self.role {
+            Role::Registration | Role::ThirdParty => Subject::User(UserId(self.id)),
+            Role::Deferred | Role::Leg | Role::Conference => Subject::Member(MemberId(self.id)),
+        }
+    }
+}
+
+impl Session {
+    #[inline]
+    pub fn member(&self) -> MemberId {
+        match *self {
+            Session::Live(m) | Session::Deferred(m, _) | Session::Leg(m) => m,
+        }
+    }
+}
+
+impl Msg {
+    /// Whom the message is about (see [`Subject`]).
+    #[inline]
+    pub fn subject(&self) -> Subject {
+        match self {
+            Msg::Sip(
+                Sip::Register { user, .. } | Sip::ThirdPartyRegister { user, .. } | Sip::RegNotifyExpired { user, .. },
+            ) => Subject::User(*user),
+            Msg::Sip(Sip::Invite { invite: Invite::Join { member, .. } | Invite::Rejoin { member }, .. }) => {
+                Subject::Member(*member)
+            }
+            Msg::Sip(
+                Sip::Invite { dialog, .. }
+                | Sip::Ack { dialog }
+                | Sip::Bye { dialog, .. }
+                | Sip::Subscribe { dialog, .. }
+                | Sip::ConfNotify { dialog, .. }
+                | Sip::Response { dialog, .. },
+            ) => dialog.subject(),
+            Msg::Msrp(Msrp::Send { session, .. } | Msrp::Ok { session, .. }) => Subject::Member(session.member()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Packet {
     pub src: Addr,

@@ -97,10 +97,11 @@ pub struct GroupInfo {
 pub struct MemberInfo {
     pub user: UserId,
     pub group: GroupId,
-    /// Position in the group's member list.
-    pub pos: u32,
     /// Index among the memberships served by the user's PF.
     pub pf_local: u32,
+    /// The user's index among the users of its PF (its `UserInfo::pf_local`), so that the PF
+    /// finds a membership's user state from the membership alone.
+    pub user_pf_local: u32,
 }
 
 /// Run-wide parameters the nodes need, in ticks and plain numbers.
@@ -155,6 +156,11 @@ impl World {
     #[inline]
     pub fn member(&self, m: MemberId) -> &MemberInfo {
         &self.members[m.0 as usize]
+    }
+    /// Position of membership `m` in its group's member list.
+    #[inline]
+    pub fn position(&self, m: MemberId) -> usize {
+        (m.0 - self.groups[self.members[m.0 as usize].group.0 as usize].first) as usize
     }
     /// DD-7: who referred membership `m`'s user into the group, if anyone did.
     pub fn referred_by(&self, m: MemberId) -> Option<UserId> {
@@ -325,7 +331,7 @@ impl World {
                 } else {
                     None
                 };
-                members.push(MemberInfo { user: UserId(u), group: GroupId(g), pos: pos as u32, pf_local: 0 });
+                members.push(MemberInfo { user: UserId(u), group: GroupId(g), pf_local: 0, user_pf_local: 0 });
                 referred_by.push(referrer);
             }
             let cf = cfs[g as usize % cfs.len()];
@@ -350,6 +356,7 @@ impl World {
             user_members[(u.first_member + u.member_count) as usize] = MemberId(i as u32);
             u.member_count += 1;
             m.pf_local = pf_members[u.pf.0 as usize];
+            m.user_pf_local = u.pf_local;
             pf_members[u.pf.0 as usize] += 1;
         }
         let g = &model.groups;

@@ -76,8 +76,8 @@ impl ParticipatingFunction {
         for it in waiting {
             self.upstream(ctx, ml, it, false);
         }
-        let u = ctx.world.member(self.members[ml].id).user;
-        if !self.users[Self::ul(ctx, u)].registered && !self.members[ml].conference.subscribed {
+        let ul = ctx.world.member(self.members[ml].id).user_pf_local as usize;
+        if !self.users[ul].registered && !self.members[ml].conference.subscribed {
             self.subscribe(ctx, ml, 3600);
         }
     }

@@ -135,7 +135,7 @@ impl ParticipatingFunction {
         episode.attempts += 1;
         pm.delivery = Delivery::Inviting(episode);
         let mi = *ctx.world.member(pm.id);
-        let pu = &self.users[Self::ul(ctx, mi.user)];
+        let pu = &self.users[mi.user_pf_local as usize];
         let participants = &pm.conference.participants;
         let invite = DeferredInvite {
             request_uri: mi.user,
@@ -266,8 +266,8 @@ impl ParticipatingFunction {
         if pm.generation == generation && matches!(pm.delivery, Delivery::Inviting(_)) {
             ctx.stats.count_response(408);
             ctx.stats.invite_timeouts += 1;
-            let u = ctx.world.member(pm.id).user;
-            self.users[Self::ul(ctx, u)].reachable = false;
+            let ul = ctx.world.member(pm.id).user_pf_local as usize;
+            self.users[ul].reachable = false;
             self.attempt_interrupted(ctx, ml);
         }
     }
@@ -350,8 +350,8 @@ impl ParticipatingFunction {
         t.deadline = None;
         match t.inflight.front() {
             Some(f) if f.sent + timeout <= ctx.now => {
-                let u = ctx.world.member(pm.id).user;
-                self.users[Self::ul(ctx, u)].reachable = false;
+                let ul = ctx.world.member(pm.id).user_pf_local as usize;
+                self.users[ul].reachable = false;
                 ctx.stats.delivery_msrp_timeouts += 1;
                 self.attempt_interrupted(ctx, ml);
             }

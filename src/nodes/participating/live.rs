@@ -42,6 +42,11 @@ impl LiveRelay {
         }
     }
 
+    #[inline]
+    pub fn prefetch(&self, ul: usize) {
+        crate::engine::prefetch_at(&self.users, ul);
+    }
+
     /// Appends to user `ul`'s list.
     fn push(&mut self, ul: usize, f: InFlight) {
         let e = LiveEntry { f, next: NIL };
@@ -99,8 +104,8 @@ impl ParticipatingFunction {
     pub(super) fn copy_from_focus(&mut self, ctx: &mut Ctx, ml: usize, item: Item) {
         let s = Stored { item, arrived: ctx.now as i64, seq: self.store.arrival() };
         let m = self.members[ml].id;
-        let u = ctx.world.member(m).user;
-        let ul = Self::ul(ctx, u);
+        let mi = ctx.world.member(m);
+        let (u, ul) = (mi.user, mi.user_pf_local as usize);
         let pu = &self.users[ul];
         let takes_live = pu.registered && pu.reachable && self.members[ml].delivery.is_idle();
         if item.payload == Payload::IsComposing {

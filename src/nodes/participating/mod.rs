@@ -23,10 +23,10 @@ pub use delivery::{Delivery, Episode, Outcome, Transfer};
 pub use store::Stored;
 
 use super::{Action, Ctx, NetworkFunction, NodeDeadlines, Owner, PfTimer, Timer};
-use crate::engine::Time;
 use crate::engine::rng::{self, Rng, Stream};
+use crate::engine::{Time, prefetch_at};
 use crate::protocol::{
-    Addr, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload, Role, Session, Sip, UserId,
+    Addr, Invite, Item, MemberId, Method, Msg, Msrp, NodeId, Packet, Payload, Role, Session, Sip, Subject, UserId,
 };
 use crate::workload::World;
 use conference::Conference;
@@ -122,7 +122,7 @@ impl ParticipatingFunction {
     #[inline]
     fn slot_in(world: &World, m: MemberId) -> Slot {
         let mi = world.member(m);
-        Slot { session: mi.pf_local as usize, user: world.user(mi.user).pf_local as usize }
+        Slot { session: mi.pf_local as usize, user: mi.user_pf_local as usize }
     }
 
     /// MSRP chunks of an item (`policy.msrp_chunk_size`).
@@ -251,6 +251,20 @@ impl NetworkFunction for ParticipatingFunction {
 
     fn owner(&self) -> Owner {
         Owner::Node(self.id)
+    }
+    #[inline]
+    fn prefetch(&self, world: &World, p: &Packet) {
+        let ul = match p.msg.subject() {
+            Subject::Member(m) => {
+                let mi = world.member(m);
+                prefetch_at(&self.members, mi.pf_local as usize);
+                self.store.prefetch(mi.pf_local as usize);
+                mi.user_pf_local as usize
+            }
+            Subject::User(u) => world.user(u).pf_local as usize,
+        };
+        prefetch_at(&self.users, ul);
+        self.live.prefetch(ul);
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         match p.msg {

@@ -120,6 +120,10 @@ impl DeferredStore {
     pub fn len(&self, session: usize) -> usize {
         self.sessions[session].items().len()
     }
+    #[inline]
+    pub fn prefetch(&self, session: usize) {
+        crate::engine::prefetch_at(&self.sessions, session);
+    }
     pub fn is_empty(&self, session: usize) -> bool {
         self.sessions[session].held.is_none()
     }
