@@ -221,12 +221,17 @@ impl NetworkFunction for ControllingFunction {
     }
     #[inline]
     fn prefetch(&self, world: &World, p: &Packet) {
-        if let crate::protocol::Subject::Member(m) = p.msg.subject() {
-            let mi = world.member(m);
-            if let Some(g) = self.groups.get(world.group(mi.group).cf_local as usize) {
-                crate::engine::prefetch_at(&g.members, world.position(m));
+        // Only what `handle` acts on: the focus ignores most responses (to its NOTIFYs).
+        let m = match p.msg {
+            Msg::Sip(Sip::Invite { invite: Invite::Rejoin { member }, .. }) => member,
+            Msg::Sip(Sip::Response { dialog, method: Method::Invite, .. }) if dialog.role == Role::Leg => {
+                MemberId(dialog.id)
             }
-        }
+            Msg::Sip(Sip::Bye { dialog, .. } | Sip::Subscribe { dialog, .. }) => MemberId(dialog.id),
+            Msg::Msrp(Msrp::Send { session: Session::Leg(m), chunk, chunks, .. }) if chunk == chunks => m,
+            _ => return,
+        };
+        crate::engine::prefetch(world.group(world.member(m).group));
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);

@@ -234,7 +234,8 @@ pub trait NetworkFunction {
     fn owner(&self) -> Owner;
     /// A message reached it: served by the node's workers, or, for a client, at the device.
     fn handle(&mut self, ctx: &mut Ctx, p: Packet);
-    /// A message for it was queued: start loading the state handling it will read (see
+    /// Message `p` joined the node's queue (its subject's world record, asked for when it
+    /// was sent, is in cache): start loading the state handling it will read (see
     /// `engine::prefetch`). A hint only: it changes nothing.
     fn prefetch(&self, _world: &World, _p: &Packet) {}
     /// A timer it set fired.

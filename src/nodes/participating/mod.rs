@@ -254,17 +254,29 @@ impl NetworkFunction for ParticipatingFunction {
     }
     #[inline]
     fn prefetch(&self, world: &World, p: &Packet) {
-        let ul = match p.msg.subject() {
-            Subject::Member(m) => {
-                let mi = world.member(m);
-                prefetch_at(&self.members, mi.pf_local as usize);
-                self.store.prefetch(mi.pf_local as usize);
-                mi.user_pf_local as usize
+        match &p.msg {
+            // What `handle` ignores.
+            Msg::Sip(Sip::Ack { .. } | Sip::Subscribe { .. } | Sip::Register { .. }) => {}
+            Msg::Sip(Sip::Response { method, .. }) if *method != Method::Invite => {}
+            Msg::Msrp(Msrp::Send { chunk, chunks, .. }) if chunk != chunks => {}
+            msg => {
+                let ul = match msg.subject() {
+                    Subject::Member(m) => {
+                        let mi = world.member(m);
+                        prefetch_at(&self.members, mi.pf_local as usize);
+                        self.store.prefetch(mi.pf_local as usize);
+                        mi.user_pf_local as usize
+                    }
+                    Subject::User(u) => {
+                        // A (de-)registration: the list of memberships it walks.
+                        prefetch_at(world.memberships(u), 0);
+                        world.user(u).pf_local as usize
+                    }
+                };
+                prefetch_at(&self.users, ul);
+                self.live.prefetch(ul);
             }
-            Subject::User(u) => world.user(u).pf_local as usize,
-        };
-        prefetch_at(&self.users, ul);
-        self.live.prefetch(ul);
+        }
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         match p.msg {
