@@ -231,7 +231,8 @@ impl NetworkFunction for ControllingFunction {
             Msg::Msrp(Msrp::Send { session: Session::Leg(m), chunk, chunks, .. }) if chunk == chunks => m,
             _ => return,
         };
-        crate::engine::prefetch(world.group(world.member(m).group));
+        let gi = world.group(world.member(m).group);
+        crate::engine::prefetch_at(&self.groups, gi.cf_local as usize);
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
