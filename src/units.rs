@@ -103,8 +103,7 @@ pub fn format_duration_parts(secs: f64) -> String {
         }
     }
     if rest > 1e-6 {
-        let s = format!("{rest:.3}");
-        out.push_str(s.trim_end_matches('0').trim_end_matches('.'));
+        out.push_str(&trimmed(rest, 3));
         out.push('s');
     }
     out
@@ -141,6 +140,12 @@ fn three_significant(v: f64) -> String {
     } else {
         2
     };
+    trimmed(v, decimals)
+}
+
+/// `v` with `decimals` decimals, then without trailing zeros (and without a bare decimal point):
+/// 2.50 reads 2.5, 3.00 reads 3, 100 stays 100.
+pub fn trimmed(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }

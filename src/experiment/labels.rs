@@ -134,10 +134,7 @@ pub fn survivors_note(points: &[Vec<&Value>]) -> Option<String> {
     if shares.len() < 2 || hi - lo <= LOSS_SPREAD {
         return None;
     }
-    let pct = |v: f64| {
-        let s = format!("{:.*}", if v < 0.01 { 2 } else { 1 }, v * 100.0);
-        format!("{}%", if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s })
-    };
+    let pct = |v: f64| format!("{}%", crate::units::trimmed(v * 100.0, if v < 0.01 { 2 } else { 1 }));
     let mut note = format!(
         "delay of delivered items only: {} to {} of the deferred messages were lost (store limit, TTL) and are not in it",
         pct(lo),

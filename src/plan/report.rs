@@ -59,8 +59,7 @@ pub fn num(v: f64) -> String {
         return format!("{v:.3e}");
     }
     let digits = (3 - a.log10().floor() as i32).clamp(0, 9) as usize;
-    let s = format!("{v:.digits$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    crate::units::trimmed(v, digits)
 }
 
 /// plan.json.

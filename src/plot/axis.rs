@@ -5,7 +5,7 @@
 //! `4000` beside `14k`), one size unit. Also the colours and dash patterns of series, and
 //! labels wrapped at separators only.
 
-use crate::units::format_duration_short;
+use crate::units::{format_duration_short, trimmed};
 use plotters::style::RGBColor;
 
 /// How values on an axis read.
@@ -30,7 +30,7 @@ impl Unit {
             Unit::Bytes => format_bytes(v),
             Unit::Share => {
                 let p = v * 100.0;
-                if p != 0.0 && p.abs() < 1.0 { format!("{p:.2}%") } else { format!("{}%", trim(p, 1)) }
+                if p != 0.0 && p.abs() < 1.0 { format!("{p:.2}%") } else { format!("{}%", trimmed(p, 1)) }
             }
             Unit::Category(labels) => category(labels, v),
         }
@@ -42,23 +42,18 @@ fn category(labels: &[String], v: f64) -> String {
     if (v - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
 }
 
-pub(super) fn trim(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-}
-
 pub fn format_number(v: f64) -> String {
     let a = v.abs();
     if a >= 1e9 {
-        format!("{}G", trim(v / 1e9, 2))
+        format!("{}G", trimmed(v / 1e9, 2))
     } else if a >= 1e6 {
-        format!("{}M", trim(v / 1e6, 2))
+        format!("{}M", trimmed(v / 1e6, 2))
     } else if a >= 1e4 {
-        format!("{}k", trim(v / 1e3, 1))
+        format!("{}k", trimmed(v / 1e3, 1))
     } else if a >= 100.0 || a == 0.0 {
-        trim(v, 0)
+        trimmed(v, 0)
     } else if a >= 1.0 {
-        trim(v, 2)
+        trimmed(v, 2)
     } else {
         format!("{}", (v * 1e4).round() / 1e4)
     }
@@ -83,7 +78,7 @@ fn scaled(values: &[f64], div: f64, suffix: &str) -> Vec<String> {
     let v: Vec<f64> = values.iter().map(|x| x / div).collect();
     let d = decimals_for(&v);
     let bare_zero = !matches!(suffix, "%" | "d" | "h" | "m" | "s" | "ms" | "us");
-    v.iter().map(|x| if *x == 0.0 && bare_zero { "0".into() } else { format!("{}{suffix}", trim(*x, d)) }).collect()
+    v.iter().map(|x| if *x == 0.0 && bare_zero { "0".into() } else { format!("{}{suffix}", trimmed(*x, d)) }).collect()
 }
 
 /// Groups the digits of an integer part by thousands: `20000` → `20,000`.

@@ -283,8 +283,7 @@ fn tick(unit: &Unit, v: f64, hi: f64) -> String {
         return format!("{v:.1e}");
     }
     let decimals = (1 - hi.log10().floor() as i32).clamp(0, 6) as usize;
-    let s = format!("{v:.decimals$}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    crate::units::trimmed(v, decimals)
 }
 
 #[cfg(test)]

@@ -169,8 +169,7 @@ fn plain(v: f64) -> String {
         return "0".into();
     }
     let decimals = (2 - a.log10().floor() as i32).clamp(0, 12) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    crate::units::trimmed(v, decimals)
 }
 
 /// A value of a metric in its unit: `14.2m`, `1.5 MiB`, `0.42%`, `3,003`; `-` when undefined.
