@@ -380,13 +380,9 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// handling reads first.
     #[inline]
     fn prefetch_sent(&self, p: &Packet) {
-        let w = &self.world;
         match p.dst {
             Addr::User(u) => self.prefetch_user(u),
-            Addr::Node(_) => match p.msg.subject() {
-                Subject::User(u) => prefetch(w.user(u)),
-                Subject::Member(m) => prefetch(w.member(m)),
-            },
+            Addr::Node(_) => self.prefetch_subject(p.msg.subject()),
         }
     }
 
@@ -406,12 +402,18 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     fn prefetch_upcoming(&self) {
         match self.queue.upcoming() {
             Some(Event::Timer(Timer::Client(u, _))) => self.prefetch_user(*u),
-            Some(Event::Timer(Timer::Pf(_, t))) => match t.subject() {
-                Subject::User(u) => prefetch(self.world.user(u)),
-                Subject::Member(m) => prefetch(self.world.member(m)),
-            },
+            Some(Event::Timer(Timer::Pf(_, t))) => self.prefetch_subject(t.subject()),
             Some(Event::GroupMessage(g, _)) => prefetch(self.world.group(*g)),
             _ => {}
+        }
+    }
+
+    /// The world's record of a user or membership.
+    #[inline]
+    fn prefetch_subject(&self, s: Subject) {
+        match s {
+            Subject::User(u) => prefetch(self.world.user(u)),
+            Subject::Member(m) => prefetch(self.world.member(m)),
         }
     }
 

@@ -78,14 +78,21 @@ impl ControllingFunction {
         ControllingFunction { id, groups, deadlines: NodeDeadlines::default(), pending: Default::default() }
     }
 
+    /// Where membership `m` is kept here: its group's index among this focus's groups, and its
+    /// position in the group's member list.
+    fn place(world: &World, m: MemberId) -> (usize, usize) {
+        let gi = world.group(world.member(m).group);
+        (gi.cf_local as usize, (m.0 - gi.first) as usize)
+    }
+
     fn local(ctx: &Ctx, g: GroupId) -> usize {
         ctx.world.group(g).cf_local as usize
     }
 
     /// The member's leg state.
     pub fn leg(&self, world: &World, m: MemberId) -> Leg {
-        let mi = world.member(m);
-        self.groups[world.group(mi.group).cf_local as usize].members[world.position(m)].leg
+        let (gl, at) = Self::place(world, m);
+        self.groups[gl].members[at].leg
     }
 
     fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<[UserId]> {
@@ -231,16 +238,13 @@ impl NetworkFunction for ControllingFunction {
             Msg::Msrp(Msrp::Send { session: Session::Leg(m), chunk, chunks, .. }) if chunk == chunks => m,
             _ => return,
         };
-        let gi = world.group(world.member(m).group);
-        crate::engine::prefetch_at(&self.groups, gi.cf_local as usize);
+        crate::engine::prefetch_at(&self.groups, Self::place(world, m).0);
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         match p.msg {
             Msg::Sip(Sip::Invite { dialog, invite: Invite::Rejoin { member } }) => {
-                let mi = *ctx.world.member(member);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(member);
+                let (gl, at) = Self::place(ctx.world, member);
                 let was_active = self.groups[gl].active;
                 self.groups[gl].members[at].leg = Leg::In;
                 self.groups[gl].dirty = true;
@@ -262,9 +266,7 @@ impl NetworkFunction for ControllingFunction {
             }
             Msg::Sip(Sip::Response { dialog, method: Method::Invite, status, .. }) if dialog.role == Role::Leg => {
                 let m = MemberId(dialog.id);
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(m);
+                let (gl, at) = Self::place(ctx.world, m);
                 let mm = &mut self.groups[gl].members[at];
                 if mm.leg != Leg::Inviting || mm.generation != dialog.generation {
                     return;
@@ -285,9 +287,7 @@ impl NetworkFunction for ControllingFunction {
             }
             Msg::Sip(Sip::Bye { dialog, .. }) => {
                 let m = MemberId(dialog.id);
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(m);
+                let (gl, at) = Self::place(ctx.world, m);
                 let mm = &mut self.groups[gl].members[at];
                 ctx.send(
                     me,
@@ -303,9 +303,7 @@ impl NetworkFunction for ControllingFunction {
             }
             Msg::Sip(Sip::Subscribe { dialog, expires_s }) => {
                 let m = MemberId(dialog.id);
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(m);
+                let (gl, at) = Self::place(ctx.world, m);
                 ctx.send(
                     me,
                     p.src,
@@ -325,9 +323,7 @@ impl NetworkFunction for ControllingFunction {
                 if chunk != chunks {
                     return;
                 }
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(m);
+                let (gl, at) = Self::place(ctx.world, m);
                 if !self.groups[gl].active {
                     // The PF sent on a leg the focus had just torn down (the BYE is still on its
                     // way): restart rather than lose the message.
@@ -349,13 +345,15 @@ impl NetworkFunction for ControllingFunction {
                             self.forward(ctx, gl, pos, item);
                         }
                     }
-                    Payload::Delivered | Payload::Displayed => match ctx.world.membership(item.origin, mi.group) {
-                        Some(target) => {
-                            let pos = ctx.world.position(target);
-                            self.forward(ctx, gl, pos, item);
+                    Payload::Delivered | Payload::Displayed => {
+                        match ctx.world.membership(item.origin, ctx.world.member(m).group) {
+                            Some(target) => {
+                                let (_, pos) = Self::place(ctx.world, target);
+                                self.forward(ctx, gl, pos, item);
+                            }
+                            None => ctx.stats.imdn_undeliverable += 1,
                         }
-                        None => ctx.stats.imdn_undeliverable += 1,
-                    },
+                    }
                     Payload::GroupState => {}
                 }
             }
@@ -379,9 +377,7 @@ impl NetworkFunction for ControllingFunction {
                 }
             }
             CfTimer::JoinTimeout(m, generation) => {
-                let mi = *ctx.world.member(m);
-                let gl = Self::local(ctx, mi.group);
-                let at = ctx.world.position(m);
+                let (gl, at) = Self::place(ctx.world, m);
                 let mm = &mut self.groups[gl].members[at];
                 if mm.leg == Leg::Inviting && mm.generation == generation {
                     mm.leg = Leg::Out;
@@ -400,8 +396,8 @@ impl NetworkFunction for ControllingFunction {
     fn is_live(&self, world: &World, t: &CfTimer) -> bool {
         match *t {
             CfTimer::JoinTimeout(m, generation) => {
-                let mi = world.member(m);
-                let mm = &self.groups[world.group(mi.group).cf_local as usize].members[world.position(m)];
+                let (gl, at) = Self::place(world, m);
+                let mm = &self.groups[gl].members[at];
                 mm.leg == Leg::Inviting && mm.generation == generation
             }
             CfTimer::Idle(..) => true,

@@ -157,11 +157,6 @@ impl World {
     pub fn member(&self, m: MemberId) -> &MemberInfo {
         &self.members[m.0 as usize]
     }
-    /// Position of membership `m` in its group's member list.
-    #[inline]
-    pub fn position(&self, m: MemberId) -> usize {
-        (m.0 - self.groups[self.members[m.0 as usize].group.0 as usize].first) as usize
-    }
     /// DD-7: who referred membership `m`'s user into the group, if anyone did.
     pub fn referred_by(&self, m: MemberId) -> Option<UserId> {
         self.referred_by[m.0 as usize]
