@@ -72,6 +72,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    cli::memory::configure();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

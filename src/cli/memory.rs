@@ -1,10 +1,13 @@
 //! The process's allocator: the system's, with transparent huge pages asked for on large
-//! allocations. A run of a million users reads per-user and per-membership arrays of hundreds
-//! of megabytes at random; with 4 KiB pages almost every such read also misses the TLB, with
-//! 2 MiB pages the page walks all but vanish (BENCHMARKS.md, issue 15). Small allocations, and
-//! machines without transparent huge pages, are untouched: the advice is only advice.
+//! allocations and on the main heap. A run of a million users reads per-user and
+//! per-membership arrays of hundreds of megabytes at random, and its small allocations (the
+//! calendar's buckets, the deferred stores) fill a heap of a few hundred more; with 4 KiB pages
+//! almost every such read also misses the TLB, with 2 MiB pages the page walks all but vanish
+//! (BENCHMARKS.md, issue 15). Machines without transparent huge pages are untouched: the
+//! advice is only advice.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 pub struct HugePageAlloc;
 
@@ -30,22 +33,78 @@ fn advise(p: *mut u8, size: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise(_: *mut u8, _: usize) {}
 
+/// The main heap's end as far as it has been advised (0 until the first allocation).
+static HEAP_ADVISED: AtomicUsize = AtomicUsize::new(0);
+
+/// Advises huge pages on what the main heap has grown by since the last call. The heap grows
+/// in steps of at least `M_TOP_PAD` (see [`configure`]), so all but the last 2 MiB of a step
+/// can be backed by huge pages: a 2 MiB page needs its whole range advised before its first
+/// byte is touched.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn advise_heap() {
+    // SAFETY: `sbrk(0)` only reads the current program break.
+    let end = unsafe { libc::sbrk(0) } as usize;
+    let done = HEAP_ADVISED.load(Relaxed);
+    if end == done {
+        return;
+    }
+    HEAP_ADVISED.store(end, Relaxed);
+    // The first call, or a heap that shrank (trimmed): nothing new to advise.
+    if done == 0 || end < done {
+        return;
+    }
+    let start = done / 4096 * 4096;
+    // SAFETY: [start, end) lies in the heap, which this process owns; MADV_HUGEPAGE changes how
+    // its pages are backed, never their contents. Threads racing here at worst repeat the
+    // advice or miss some (only speed is at stake).
+    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn advise_heap() {}
+
+/// Sets the system allocator up for huge pages: the heap grows in steps of 32 MiB, freed space
+/// at its top is kept up to 64 MiB, and allocations from 4 MiB on are mapped on their own
+/// (and advised by [`HugePageAlloc`]). Call once, before the run allocates.
+pub fn configure() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's parameters; each value is in range.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE as libc::c_int);
+    }
+}
+
 // SAFETY: every call is passed to the system allocator unchanged; `advise` only adds advice
 // about the memory it returned.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
         advise(p, layout.size());
+        advise_heap();
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc_zeroed(layout) };
         advise(p, layout.size());
+        advise_heap();
         p
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= LARGE {
+            // SAFETY: as for `alloc`; the new block is at least as large as what is copied.
+            unsafe {
+                let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+                if !new.is_null() {
+                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    System.dealloc(ptr, layout);
+                }
+                return new;
+            }
+        }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        advise(p, new_size);
+        advise_heap();
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
