@@ -81,16 +81,12 @@ pub trait PendingEvents<E>: Default {
 /// Payloads by slot, with a free list (LIFO, so a freed slot, warm in cache, is reused first),
 /// and the sequence numbers and peak count every implementation needs.
 struct Slab<E> {
-    slots: Vec<Slot<E>>,
+    slots: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
     live: usize,
     peak: usize,
 }
-
-/// A payload's place, aligned to a cache line.
-#[repr(align(64))]
-struct Slot<E>(Option<E>);
 
 impl<E> Default for Slab<E> {
     fn default() -> Self {
@@ -103,7 +99,7 @@ impl<E> Slab<E> {
     fn insert(&mut self, time: Time, event: E) -> Key {
         let slot = match self.free.pop() {
             Some(s) => {
-                let place = &mut self.slots[s as usize].0;
+                let place = &mut self.slots[s as usize];
                 debug_assert!(place.is_none(), "a free slot holds no payload");
                 // SAFETY: `place` is a valid, aligned, exclusive reference. `ptr::write` does
                 // not drop the old value, which is `None` for a free slot (so nothing leaks):
@@ -121,7 +117,7 @@ impl<E> Slab<E> {
             None => {
                 // Only a new slot can outgrow the key's slot bits.
                 assert!(self.slots.len() as u64 <= SLOT_MASK, "more pending events than the queue's keys can number");
-                self.slots.push(Slot(Some(event)));
+                self.slots.push(Some(event));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -147,12 +143,12 @@ impl<E> Slab<E> {
     /// Starts loading slot `i` (both cache lines a payload spans).
     #[inline]
     fn warm_slot(&self, i: usize) {
-        super::prefetch(&self.slots[i].0);
+        super::prefetch(&self.slots[i]);
     }
 
     #[inline]
     fn remove(&mut self, k: Key) -> (Time, E) {
-        let e = self.slots[k.slot()].0.take().expect("every key has a payload");
+        let e = self.slots[k.slot()].take().expect("every key has a payload");
         self.free.push(k.slot() as u32);
         self.live -= 1;
         (k.time, e)
@@ -380,7 +376,7 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
     #[inline]
     fn upcoming(&self) -> Option<&E> {
-        self.near.peek().and_then(|k| self.slab.slots[k.slot()].0.as_ref())
+        self.near.peek().and_then(|k| self.slab.slots[k.slot()].as_ref())
     }
 }
 
