@@ -14,6 +14,8 @@ pub struct HugePageAlloc;
 /// Allocations from this size on are advised to use huge pages.
 const LARGE: usize = 4 << 20;
 const HUGE_PAGE: usize = 2 << 20;
+/// Allocations from this size on are mapped on their own (see [`configure`]).
+const MAPPED: usize = 32 << 20;
 
 #[cfg(target_os = "linux")]
 fn advise(p: *mut u8, size: usize) {
@@ -75,7 +77,7 @@ pub fn configure() {
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED as libc::c_int);
     }
 }
 
@@ -95,7 +97,10 @@ unsafe impl GlobalAlloc for HugePageAlloc {
         p
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= LARGE {
+        // The system's realloc moves a block mapped on its own with `mremap`, and the pages it
+        // moves lose their huge pages: the slab of pending events, grown by doubling, ended in
+        // 4 KiB pages. Such a block is copied into a fresh, advised one instead.
+        if new_size >= MAPPED || layout.size() >= MAPPED {
             // SAFETY: as for `alloc`; the new block is at least as large as what is copied.
             unsafe {
                 let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
@@ -117,30 +122,28 @@ unsafe impl GlobalAlloc for HugePageAlloc {
 
 #[cfg(test)]
 mod tests {
-    // The binary's tests run under this allocator (main.rs sets it as the global one), so these
-    // exercise its own paths: a vector growing past `LARGE` is copied into a fresh block rather
-    // than moved by the system's realloc, and the heap is advised as it grows.
+    // The binary's tests run under this allocator (main.rs sets it as the global one), so this
+    // exercises its own paths: a block mapped on its own is copied into a fresh one rather than
+    // moved by the system's realloc, and the heap is advised as it grows.
 
     #[test]
-    fn a_vector_growing_and_shrinking_across_the_large_size_keeps_its_contents() {
+    fn vectors_growing_and_shrinking_across_the_allocators_sizes_keep_their_contents() {
         super::configure();
-        // Grows by doubling from 8 bytes to 16 MiB: every reallocation path, small to small,
-        // small to large and large to large.
         let value = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let intact = |v: &[u64]| v.iter().enumerate().all(|(i, &x)| x == value(i));
+        // Grows by doubling from 8 bytes to 64 MiB: small to small in the heap, past `LARGE`,
+        // then from the heap to a mapped block, and mapped to mapped.
         let mut v: Vec<u64> = Vec::new();
-        for i in 0..(2 << 20) {
+        for i in 0..(8 << 20) {
             v.push(value(i));
         }
         assert!(intact(&v));
-        // Large to large (smaller), then large to small.
-        v.truncate(600_000);
-        v.shrink_to_fit();
-        assert!(v.capacity() * 8 >= super::LARGE);
-        assert!(intact(&v));
-        v.truncate(1000);
-        v.shrink_to_fit();
-        assert!(intact(&v));
+        // Shrinks: mapped to mapped, mapped to the heap, then to a small block.
+        for len in [5 << 20, 1 << 20, 1000] {
+            v.truncate(len);
+            v.shrink_to_fit();
+            assert!(intact(&v), "after shrinking to {len}");
+        }
         // Many small allocations grow the heap through `advise_heap`; their contents hold too.
         let boxes: Vec<Box<[u32; 64]>> = (0..200_000u32).map(|i| Box::new([i; 64])).collect();
         assert!(boxes.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == i as u32)));
