@@ -173,7 +173,7 @@ impl Sampler {
     #[inline]
     pub fn sample_u64<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         let v = self.sample(rng);
-        if v <= 0.0 { 0 } else { v.round() as u64 }
+        crate::units::round_u64(v)
     }
 
     /// The distribution's mean, for documentation and for tests that check sampled averages.

@@ -459,7 +459,7 @@ impl Traffic {
         if !v.is_finite() {
             return None;
         }
-        let gap = v.round().max(1.0) as u64;
+        let gap = crate::units::round_u64(v).max(1);
         Some(match &self.clock {
             None => now + gap,
             Some(c) => c.advance(now, gap),

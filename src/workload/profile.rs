@@ -93,7 +93,7 @@ impl DailyClock {
         let k = (0..24).find(|&k| self.cum[k + 1] >= rem && self.speed[k] > 0.0).unwrap_or(23);
         let within = ((rem - self.cum[k]) / self.speed[k].max(f64::MIN_POSITIVE)).clamp(0.0, HOUR as f64);
         let end = (day as f64 + whole_days) * DAY as f64 + (k as u64 * HOUR) as f64 + within;
-        ((end.round() as u64).saturating_sub(self.offset)).max(t0 + 1)
+        (crate::units::round_u64(end).saturating_sub(self.offset)).max(t0 + 1)
     }
 }
 
