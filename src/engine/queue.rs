@@ -4,15 +4,19 @@
 //!
 //! `EventQueue`, the engine's, is a calendar queue, because ddsim's event mix is two
 //! populations: messages and service completions due within milliseconds, and timers (presence
-//! changes, answer delays, IMDN timers, retries, TTLs) due seconds to days ahead. Keys due in the
-//! current 33 ms fine slot live in a small binary heap that stays hot in cache. Later ones are
-//! appended, unsorted, to the bucket of their fine slot (a ring of 4096, spanning one 134 s
-//! coarse slot) or of their coarse slot (a ring of 4096, spanning 6.4 days), or beyond that to an
-//! overflow heap, as in a hierarchical timing wheel; a coarse bucket is spread over the fine ring
-//! when its slot comes due, and a fine bucket enters the small heap when its slot does. A far
-//! timer thus costs a few appends and one insertion among a few hundred keys, where one big heap
-//! costs two descents through millions of keys, each level a cache miss. The order of events is
-//! exactly that of a single heap on (time, seq): only the work differs.
+//! changes, answer delays, IMDN timers, retries, TTLs) due seconds to days ahead. Keys are
+//! appended, unsorted, to the bucket of their fine slot of 33 ms (a ring of 4096, spanning one
+//! 134 s coarse slot) or of their coarse slot (a ring of 4096, spanning 6.4 days), or beyond that
+//! to an overflow heap, as in a hierarchical timing wheel; a coarse bucket is spread over the fine
+//! ring when its slot comes due, and a fine bucket, when its slot does, is sorted once and becomes
+//! the *run*, taken in order. Keys scheduled into the current fine slot after that (messages and
+//! service completions, mostly) go to a small binary heap that stays hot in cache, and each pop
+//! takes the earlier of the run's next key and the heap's top. A far timer thus costs a few
+//! appends and its share of one sort of a few hundred keys, where one big heap costs two descents
+//! through millions of keys, each level a cache miss; and since the run is in order, the payload
+//! of the event a few pops ahead is known and asked for early (a far timer's payload was written
+//! long ago and is no longer in cache). The order of events is exactly that of a single heap on
+//! (time, seq): only the work differs.
 //!
 //! The alternatives it was measured against (BENCHMARKS.md, `cargo bench --bench engine`) are
 //! kept here, behind the same `PendingEvents` trait, so that whole runs can be timed with each.
@@ -242,6 +246,9 @@ impl Ring {
     }
 }
 
+/// How many pops ahead in the run a payload is asked for.
+const RUN_LEAD: usize = 4;
+
 /// Fine slots: 2^15 ticks (33 ms); 4096 of them make one coarse slot (2^27 ticks, 134 s);
 /// 4096 coarse slots span 6.4 days.
 const FINE_BITS: u32 = 15;
@@ -250,12 +257,15 @@ const COARSE_BITS: u32 = FINE_BITS + RING_BITS;
 /// The engine's pending-event set: a calendar queue in the manner of a hierarchical timing
 /// wheel (see the module documentation). Invariants, with `near` < `boundary` <= `fine` <
 /// `fine_end` <= `coarse` < `fine_end + RING` coarse slots <= `overflow`:
-/// - `near`: keys due before `boundary`, a binary heap;
+/// - `run`: the keys of the last fine slot to come due, sorted, taken from `run_next` on;
+/// - `near`: keys due before `boundary` scheduled since, a binary heap;
 /// - `fine`: keys due in `[boundary, fine_end)`, by fine slot (`fine_end` ends a coarse slot);
 /// - `coarse`: keys due in the next `RING` coarse slots from `fine_end`, by coarse slot;
 /// - `overflow`: keys due later still, a binary heap (the rare timer days ahead).
 pub struct EventQueue<E> {
     slab: Slab<E>,
+    run: Vec<Key>,
+    run_next: usize,
     near: BinaryHeap<Key>,
     boundary: Time,
     fine: Ring,
@@ -274,6 +284,8 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             slab: Slab::default(),
+            run: Vec::new(),
+            run_next: 0,
             near: BinaryHeap::new(),
             boundary: 0,
             fine: Ring::new(),
@@ -297,16 +309,39 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Moves the next occupied fine slot's keys into the near heap, first spreading the next
+    /// Whether the earliest key is the run's (true) or the near heap's (false), refilling the
+    /// run when both are empty; None if no key is left.
+    #[inline]
+    fn next_from_run(&mut self) -> Option<bool> {
+        loop {
+            match (self.run.get(self.run_next), self.near.peek()) {
+                // `Key`'s order is reversed (the heaps are max-heaps): greater is earlier.
+                (Some(a), Some(b)) => return Some(a > b),
+                (Some(_), None) => return Some(true),
+                (None, Some(_)) => return Some(false),
+                (None, None) => {
+                    if !self.refill() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the next occupied fine slot's keys the run (sorted), first spreading the next
     /// occupied coarse slot over the fine ring when it is empty. Returns false if no key is left.
     #[cold]
     fn refill(&mut self) -> bool {
         loop {
             if let Some(slot) = self.fine.next_occupied(self.boundary >> FINE_BITS) {
-                let keys = self.fine.take(slot);
-                self.slab.warm(&keys);
-                self.near.extend(keys.iter().copied());
-                self.fine.recycle(keys);
+                let mut keys = self.fine.take(slot);
+                keys.sort_unstable_by_key(|k| (k.time, k.order));
+                self.slab.warm(&keys[..keys.len().min(RUN_LEAD)]);
+                let done = std::mem::replace(&mut self.run, keys);
+                self.run_next = 0;
+                if done.capacity() > 0 {
+                    self.fine.recycle(done);
+                }
                 self.boundary = (slot + 1) << FINE_BITS;
                 return true;
             }
@@ -344,28 +379,32 @@ impl<E> PendingEvents<E> for EventQueue<E> {
 
     #[inline]
     fn pop(&mut self) -> Option<(Time, E)> {
-        while self.near.is_empty() {
-            if !self.refill() {
-                return None;
+        let from_run = self.next_from_run()?;
+        let k = if from_run {
+            let k = self.run[self.run_next];
+            self.run_next += 1;
+            // The run is in order: the event `RUN_LEAD` pops ahead is known, so its payload
+            // gets that long to arrive.
+            if let Some(ahead) = self.run.get(self.run_next + RUN_LEAD - 1) {
+                self.slab.warm_slot(ahead.slot());
             }
-        }
-        let k = self.near.pop()?;
-        // The event after next is one of the new root's two children: start loading both
-        // payloads, so that the next pop finds its event's (see `upcoming`) in cache.
-        let near = self.near.as_slice();
-        for c in near.iter().skip(1).take(2) {
-            self.slab.warm_slot(c.slot());
-        }
+            k
+        } else {
+            let k = self.near.pop().expect("peeked");
+            // The event after next is one of the new root's two children: start loading both
+            // payloads, so that the next pop finds its event's (see `upcoming`) in cache.
+            let near = self.near.as_slice();
+            for c in near.iter().skip(1).take(2) {
+                self.slab.warm_slot(c.slot());
+            }
+            k
+        };
         Some(self.slab.remove(k))
     }
 
     fn peek_time(&mut self) -> Option<Time> {
-        while self.near.is_empty() {
-            if !self.refill() {
-                return None;
-            }
-        }
-        self.near.peek().map(|k| k.time)
+        let from_run = self.next_from_run()?;
+        Some(if from_run { self.run[self.run_next].time } else { self.near.peek().expect("peeked").time })
     }
 
     fn len(&self) -> usize {
@@ -376,7 +415,12 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
     #[inline]
     fn upcoming(&self) -> Option<&E> {
-        self.near.peek().and_then(|k| self.slab.slots[k.slot()].as_ref())
+        let k = match (self.run.get(self.run_next), self.near.peek()) {
+            (Some(&a), Some(&b)) => a.max(b),
+            (Some(&a), None) | (None, Some(&a)) => a,
+            (None, None) => return None,
+        };
+        self.slab.slots[k.slot()].as_ref()
     }
 }
 
