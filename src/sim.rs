@@ -283,6 +283,11 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// Schedules the run's first events: the end, warm-up, sampling, outages, every user's
     /// presence process and every group's traffic.
     fn init(&mut self) {
+        // The pending events peak at about three to four per user (scale-1m: 3.0 M for a
+        // million users, the baseline 42,000 for 10,000): room for five per user and one per
+        // group up front spares the slab its growth by doubling, each step a copy into fresh
+        // memory (BENCHMARKS.md, issue 15). Room not used costs address space only.
+        self.queue.reserve(5 * self.world.users.len() + self.world.groups.len());
         let w = &self.world;
         self.queue.push(w.horizon, Event::End);
         if w.warmup > 0 {

@@ -75,6 +75,9 @@ pub trait PendingEvents<E>: Default {
     }
     /// Largest number of pending events seen.
     fn peak(&self) -> usize;
+    /// Makes room for `n` pending events at once, where the set would otherwise grow as they
+    /// come (a hint: the room is address space, and memory only once used).
+    fn reserve(&mut self, _n: usize) {}
     /// The payload of the earliest event, if the set can tell it cheaply: for prefetching the
     /// state it will touch, never for deciding anything.
     fn upcoming(&self) -> Option<&E> {
@@ -412,6 +415,9 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
     fn peak(&self) -> usize {
         self.slab.peak
+    }
+    fn reserve(&mut self, n: usize) {
+        self.slab.slots.reserve_exact(n.saturating_sub(self.slab.slots.len()));
     }
     #[inline]
     fn upcoming(&self) -> Option<&E> {
