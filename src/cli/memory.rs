@@ -81,8 +81,9 @@ pub fn configure() {
     }
 }
 
-// SAFETY: every call is passed to the system allocator unchanged; `advise` only adds advice
-// about the memory it returned.
+// SAFETY: every block comes from the system allocator and goes back to it (a mapped block's
+// realloc as an allocation, a copy and a deallocation); `advise` and `advise_heap` only add
+// advice about memory it handed out.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
@@ -112,6 +113,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
             }
         }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
+        advise(p, new_size);
         advise_heap();
         p
     }

@@ -312,21 +312,27 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Whether the earliest key is the run's (true) or the near heap's (false), refilling the
-    /// run when both are empty; None if no key is left.
+    /// The earliest key of the run and the near heap, and whether it is the run's.
     #[inline]
-    fn next_from_run(&mut self) -> Option<bool> {
+    fn head(&self) -> Option<(Key, bool)> {
+        match (self.run.get(self.run_next), self.near.peek()) {
+            // `Key`'s order is reversed (the heaps are max-heaps): greater is earlier.
+            (Some(&a), Some(&b)) => Some(if a > b { (a, true) } else { (b, false) }),
+            (Some(&a), None) => Some((a, true)),
+            (None, Some(&b)) => Some((b, false)),
+            (None, None) => None,
+        }
+    }
+
+    /// `head`, refilling the run from the rings when both are empty; None if no key is left.
+    #[inline]
+    fn head_refilled(&mut self) -> Option<(Key, bool)> {
         loop {
-            match (self.run.get(self.run_next), self.near.peek()) {
-                // `Key`'s order is reversed (the heaps are max-heaps): greater is earlier.
-                (Some(a), Some(b)) => return Some(a > b),
-                (Some(_), None) => return Some(true),
-                (None, Some(_)) => return Some(false),
-                (None, None) => {
-                    if !self.refill() {
-                        return None;
-                    }
-                }
+            if let Some(h) = self.head() {
+                return Some(h);
+            }
+            if !self.refill() {
+                return None;
             }
         }
     }
@@ -382,32 +388,28 @@ impl<E> PendingEvents<E> for EventQueue<E> {
 
     #[inline]
     fn pop(&mut self) -> Option<(Time, E)> {
-        let from_run = self.next_from_run()?;
-        let k = if from_run {
-            let k = self.run[self.run_next];
+        let (k, from_run) = self.head_refilled()?;
+        if from_run {
             self.run_next += 1;
             // The run is in order: the event `RUN_LEAD` pops ahead is known, so its payload
             // gets that long to arrive.
             if let Some(ahead) = self.run.get(self.run_next + RUN_LEAD - 1) {
                 self.slab.warm_slot(ahead.slot());
             }
-            k
         } else {
-            let k = self.near.pop().expect("peeked");
+            self.near.pop();
             // The event after next is one of the new root's two children: start loading both
             // payloads, so that the next pop finds its event's (see `upcoming`) in cache.
             let near = self.near.as_slice();
             for c in near.iter().skip(1).take(2) {
                 self.slab.warm_slot(c.slot());
             }
-            k
-        };
+        }
         Some(self.slab.remove(k))
     }
 
     fn peek_time(&mut self) -> Option<Time> {
-        let from_run = self.next_from_run()?;
-        Some(if from_run { self.run[self.run_next].time } else { self.near.peek().expect("peeked").time })
+        self.head_refilled().map(|(k, _)| k.time)
     }
 
     fn len(&self) -> usize {
@@ -421,12 +423,7 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     }
     #[inline]
     fn upcoming(&self) -> Option<&E> {
-        let k = match (self.run.get(self.run_next), self.near.peek()) {
-            (Some(&a), Some(&b)) => a.max(b),
-            (Some(&a), None) | (None, Some(&a)) => a,
-            (None, None) => return None,
-        };
-        self.slab.slots[k.slot()].as_ref()
+        self.head().and_then(|(k, _)| self.slab.slots[k.slot()].as_ref())
     }
 }
 
