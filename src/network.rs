@@ -205,7 +205,7 @@ impl Network {
         if transport == Transport::Udp {
             return Some(at);
         }
-        let last = match (p.src, p.dst) {
+        let last = match (p.src(), p.dst()) {
             (Addr::User(u), _) => &mut self.last_user[u.0 as usize][0],
             (_, Addr::User(u)) => &mut self.last_user[u.0 as usize][1],
             (Addr::Node(a), Addr::Node(b)) => self.last_between_nodes.get_mut(self.n, a.0 as usize, b.0 as usize),
@@ -275,10 +275,9 @@ mod tests {
     }
 
     fn msrp(u: u32, n: u32) -> Packet {
-        let item =
-            Item { payload: Payload::Chat, group: GroupId(0), origin: UserId(u), from: UserId(u), msg: n, size: 10 };
+        let item = Item::new(Payload::Chat, GroupId(0), UserId(u), UserId(u), n, 10);
         let msg = Msg::Msrp(Msrp::Send { session: Session::Live(MemberId(0)), item, chunk: 1, chunks: 1, seq: n });
-        Packet { src: Addr::User(UserId(u)), dst: Addr::Node(NodeId(2)), msg, proxied: false }
+        Packet::new(Addr::User(UserId(u)), Addr::Node(NodeId(2)), msg)
     }
 
     #[test]
@@ -294,7 +293,7 @@ mod tests {
         let sip = |i: u64| {
             let msg =
                 Msg::Sip(Sip::Register { user: UserId(0), expires_s: 60, sip_instance: false, generation: i as u32 });
-            Packet { src: Addr::User(UserId(0)), dst: Addr::Node(NodeId(1)), msg, proxied: false }
+            Packet::new(Addr::User(UserId(0)), Addr::Node(NodeId(1)), msg)
         };
         let udp: Vec<Time> = (0..200).map(|i| net.arrival(i, ran, scscf, &sip(i)).unwrap()).collect();
         assert!(udp.windows(2).any(|w| w[0] > w[1]), "independent datagrams may overtake each other");

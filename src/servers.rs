@@ -22,9 +22,10 @@ pub struct Server {
     queue: VecDeque<(Packet, Ticket)>,
     limit: u32,
     /// Next MSRP arrival ticket, and the reorder buffer of finished MSRP messages waiting for
-    /// earlier ones (`held[i]` is ticket `released + i`).
-    next_ticket: u64,
-    released: u64,
+    /// earlier ones (`held[i]` is ticket `released + i`). Tickets wrap: only their differences
+    /// count, and fewer than 2^32 messages are ever between arrival and release.
+    next_ticket: Ticket,
+    released: Ticket,
     held: VecDeque<Option<Packet>>,
     retry_after_s: Option<u32>,
     service: Sampler,
@@ -33,9 +34,9 @@ pub struct Server {
     pub load: ServerLoad,
 }
 
-/// Arrival order of an MSRP message at a server (`NO_TICKET` for SIP).
-pub type Ticket = u64;
-pub const NO_TICKET: Ticket = u64::MAX;
+/// Arrival order of an MSRP message at a server, modulo 2^32 (0, and unused, for SIP): 32
+/// bits so that an event carrying a finished message fits one cache line (`sim::Event`).
+pub type Ticket = u32;
 
 /// What happened to an arriving message.
 pub enum Admission {
@@ -86,10 +87,10 @@ impl Server {
             return Admission::Rejected(p);
         }
         let ticket = if matches!(p.msg, Msg::Msrp(_)) {
-            self.next_ticket += 1;
-            self.next_ticket - 1
+            self.next_ticket = self.next_ticket.wrapping_add(1);
+            self.next_ticket.wrapping_sub(1)
         } else {
-            NO_TICKET
+            0
         };
         if self.busy < self.load.workers {
             self.busy += 1;
@@ -107,25 +108,25 @@ impl Server {
     pub fn unavailable(&self, request: &Packet) -> Option<Packet> {
         let Msg::Sip(sip) = &request.msg else { return None };
         let response = sip.response(503, self.retry_after_s)?;
-        Some(Packet { src: Addr::Node(self.node), dst: request.src, msg: Msg::Sip(response), proxied: true })
+        Some(Packet::new(Addr::Node(self.node), request.src(), Msg::Sip(response)).with_proxied(true))
     }
 
     /// A finished message is handed on: SIP at once, MSRP in arrival order. Pushes onto `out`
     /// what can be released now.
     #[inline]
     pub fn release(&mut self, ticket: Ticket, p: Packet, out: &mut Vec<Packet>) {
-        if ticket == NO_TICKET {
+        if !matches!(p.msg, Msg::Msrp(_)) {
             out.push(p);
             return;
         }
-        let i = (ticket - self.released) as usize;
+        let i = ticket.wrapping_sub(self.released) as usize;
         if self.held.len() <= i {
             self.held.resize(i + 1, None);
         }
         self.held[i] = Some(p);
         while let Some(Some(_)) = self.held.front() {
             out.push(self.held.pop_front().flatten().expect("checked"));
-            self.released += 1;
+            self.released = self.released.wrapping_add(1);
         }
     }
 
@@ -155,12 +156,11 @@ mod tests {
     use crate::units::Duration;
 
     fn reg(u: u32) -> Packet {
-        Packet {
-            src: Addr::User(UserId(u)),
-            dst: Addr::Node(NodeId(0)),
-            msg: Msg::Sip(Sip::Register { user: UserId(u), expires_s: 3600, sip_instance: false, generation: 0 }),
-            proxied: false,
-        }
+        Packet::new(
+            Addr::User(UserId(u)),
+            Addr::Node(NodeId(0)),
+            Msg::Sip(Sip::Register { user: UserId(u), expires_s: 3600, sip_instance: false, generation: 0 }),
+        )
     }
 
     #[test]
@@ -173,14 +173,14 @@ mod tests {
         };
         let mut s =
             Server::new(NodeId(0), &spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
-        assert!(matches!(s.arrive(0, reg(1)), Admission::Start(_, NO_TICKET, 100)));
+        assert!(matches!(s.arrive(0, reg(1)), Admission::Start(_, _, 100)));
         assert!(matches!(s.arrive(1, reg(2)), Admission::Queued));
         assert!(matches!(s.arrive(2, reg(3)), Admission::Queued));
         let Admission::Rejected(refused) = s.arrive(3, reg(4)) else { panic!("the queue is full") };
         assert_eq!(s.load.rejected_503, 1);
         // Refused: a 503 with the Retry-After of the node (10 s by default), back to the sender.
         let r = s.unavailable(&refused).expect("a SIP request gets an answer");
-        assert_eq!((r.src, r.dst), (Addr::Node(NodeId(0)), refused.src));
+        assert_eq!((r.src(), r.dst()), (Addr::Node(NodeId(0)), refused.src()));
         assert!(matches!(r.msg, Msg::Sip(Sip::Response { status: 503, retry_after_s: Some(10), .. })));
         let (p, _, _) = s.done(100).unwrap();
         assert_eq!(p, reg(2));
@@ -192,30 +192,19 @@ mod tests {
     }
 
     #[test]
-    fn msrp_is_released_in_arrival_order_whatever_order_workers_finish() {
+    fn msrp_is_released_in_arrival_order_whatever_order_workers_finish_across_the_ticket_wrap() {
         use crate::protocol::{GroupId, Item, MemberId, Msrp, Payload, Session};
         let spec = NodeSpec { workers: 4, ..NodeSpec::default() };
         let mut s =
             Server::new(NodeId(0), &spec, crate::engine::rng::stream(1, crate::engine::rng::Stream::Service, 0));
-        let send = |seq| Packet {
-            src: Addr::User(UserId(1)),
-            dst: Addr::Node(NodeId(0)),
-            msg: Msg::Msrp(Msrp::Send {
-                session: Session::Live(MemberId(0)),
-                item: Item {
-                    payload: Payload::Chat,
-                    group: GroupId(0),
-                    origin: UserId(1),
-                    from: UserId(1),
-                    msg: seq,
-                    size: 10,
-                },
-                chunk: 1,
-                chunks: 1,
-                seq,
-            }),
-            proxied: false,
+        let send = |seq| {
+            let item = Item::new(Payload::Chat, GroupId(0), UserId(1), UserId(1), seq, 10);
+            let msg = Msrp::Send { session: Session::Live(MemberId(0)), item, chunk: 1, chunks: 1, seq };
+            Packet::new(Addr::User(UserId(1)), Addr::Node(NodeId(0)), Msg::Msrp(msg))
         };
+        // Tickets are 32 bits and wrap: start just below the wrap, so that it happens here.
+        s.next_ticket = u32::MAX - 1;
+        s.released = u32::MAX - 1;
         let tickets: Vec<(Packet, Ticket)> = (0..3)
             .map(|i| match s.arrive(0, send(i)) {
                 Admission::Start(p, t, _) => (p, t),
@@ -232,7 +221,7 @@ mod tests {
         assert_eq!(out, vec![send(0), send(1), send(2)]);
         // SIP is not held back.
         let mut out = vec![];
-        s.release(NO_TICKET, reg(9), &mut out);
+        s.release(0, reg(9), &mut out);
         assert_eq!(out, vec![reg(9)]);
     }
 }

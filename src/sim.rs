@@ -76,7 +76,10 @@ struct Functions {
     nodes: Vec<NodeFn>,
 }
 
+/// What the engine schedules. One cache line, and aligned to one: the event queue's slab is
+/// an array of them, so that each pending event is exactly one line to write and one to read.
 #[derive(Clone, Debug, Hash)]
+#[repr(align(64))]
 pub enum Event {
     /// A message reaches the next node on its way (a server's queue, or the device).
     Arrive(Packet),
@@ -102,7 +105,7 @@ impl Event {
                 Addr::Node(n) => n.0 as u64,
                 Addr::User(u) => (1 << 31) | u.0 as u64,
             };
-            (p.msg.kind() as u64) << 62 ^ a(p.src) << 32 ^ a(p.dst)
+            (p.msg.kind() as u64) << 62 ^ a(p.src()) << 32 ^ a(p.dst())
         };
         match self {
             Event::Arrive(p) => h.write_u64(ends(p)),
@@ -385,7 +388,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
     /// handling reads first.
     #[inline]
     fn prefetch_sent(&self, p: &Packet) {
-        match p.dst {
+        match p.dst() {
             Addr::User(u) => self.prefetch_user(u),
             Addr::Node(_) => self.prefetch_subject(p.msg.subject()),
         }
@@ -541,7 +544,7 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         self.stats.workload_deferred_demand += members - self.online_buf.len() as u64 + cut_off;
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
-        let item = Item { payload: Payload::Chat, group: g, origin: u, from: u, msg, size: draw.size };
+        let item = Item::new(Payload::Chat, g, u, u, msg, draw.size);
         self.stats.workload_messages += 1;
         self.drive(None, |f, ctx| f.clients.send_chat(ctx, u, m, item, draw.composing));
     }
@@ -567,13 +570,13 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
             self.trace_packet(TraceKind::Lost, Addr::Node(node), &p);
             return;
         }
-        if let (Addr::User(u), false) = (p.dst, via) {
+        if let (Addr::User(u), false) = (p.dst(), via) {
             if !self.devices.is_online(u) {
                 self.stats.dropped_device_offline += 1;
-                self.trace_packet(TraceKind::Lost, p.dst, &p);
+                self.trace_packet(TraceKind::Lost, p.dst(), &p);
                 return;
             }
-            self.trace_packet(TraceKind::Received, p.dst, &p);
+            self.trace_packet(TraceKind::Received, p.dst(), &p);
             self.drive(None, |f, ctx| f.clients.handle(ctx, p));
             return;
         }
@@ -613,19 +616,19 @@ impl<Q: PendingEvents<Event>> Sim<Q> {
         for a in out.drain(..) {
             match a {
                 Action::Send(p) => {
-                    if !p.proxied {
+                    if !p.proxied() {
                         self.stats.sent[p.msg.kind() as usize] += 1;
                         if let Msg::Sip(Sip::Response { status, .. }) = &p.msg {
                             self.stats.count_response(*status);
                         }
                     }
-                    let pos = at.unwrap_or(match p.src {
+                    let pos = at.unwrap_or(match p.src() {
                         Addr::Node(n) => n,
-                        Addr::User(u) => self.world.user(u).access,
+                        Addr::User(u) => self.world.access_of(u),
                     });
                     let sender = match at {
-                        Some(n) if p.proxied => Addr::Node(n),
-                        _ => p.src,
+                        Some(n) if p.proxied() => Addr::Node(n),
+                        _ => p.src(),
                     };
                     self.trace_packet(TraceKind::Sent, sender, &p);
                     self.route(pos, p);
@@ -729,15 +732,18 @@ mod tests {
     use super::*;
 
     /// Every pending event is an `Event` and most carry a `Packet`: their size is the memory
-    /// and cache cost of each scheduled message. Growing them is a deliberate change: update
-    /// the figures here (and BENCHMARKS.md) in the commit that does it.
+    /// and cache cost of each scheduled message, one cache line now. Growing them is a
+    /// deliberate change: update the figures here (and BENCHMARKS.md) in the commit that does
+    /// it.
     #[test]
     fn hot_types_keep_their_size() {
-        assert_eq!(size_of::<Event>(), 96, "Event");
-        assert_eq!(size_of::<Packet>(), 80, "Packet");
-        assert_eq!(size_of::<Msg>(), 56, "Msg");
-        assert_eq!(size_of::<Timer>(), 44, "Timer");
-        assert_eq!(size_of::<Item>(), 24, "Item");
+        assert_eq!(size_of::<Event>(), 64, "Event");
+        // The queue's slab holds `Option<Event>`s: one line each, never straddling two.
+        assert_eq!((size_of::<Option<Event>>(), align_of::<Option<Event>>()), (64, 64), "a slab slot");
+        assert_eq!(size_of::<Packet>(), 56, "Packet");
+        assert_eq!(size_of::<Msg>(), 48, "Msg");
+        assert_eq!(size_of::<Timer>(), 40, "Timer");
+        assert_eq!(size_of::<Item>(), 20, "Item");
         // Read for every message to or from a user, and for every copy of a group's traffic.
         assert_eq!(size_of::<crate::workload::UserInfo>(), 24, "UserInfo");
         assert_eq!(size_of::<crate::workload::MemberInfo>(), 16, "MemberInfo");

@@ -160,6 +160,22 @@ fn negative_duration_is_rejected() {
 }
 
 #[test]
+fn msrp_timeout_over_an_hour_is_rejected() {
+    // A 200 carries its receive time in 32 bits of microseconds (71 minutes).
+    let line = bad_model(&tiny_with("/sip/msrp_timeout", json!("2h")), "sip.msrp_timeout");
+    assert!(line.contains("must be at most 1h"), "{line}");
+}
+
+#[test]
+fn more_users_than_a_packet_can_address_are_rejected() {
+    let v = tiny();
+    let last = v["population"].as_array().unwrap().len() - 1;
+    let ptr = format!("/population/{last}/users");
+    let line = bad_model(&with(v, &ptr, json!(1u64 << 30)), &format!("population[{last}].users"));
+    assert!(line.contains("more than the 1073741824 a run can have"), "{line}");
+}
+
+#[test]
 fn duration_given_as_a_bare_number_is_rejected() {
     let line =
         bad_model(&tiny_with("/population/0/registration_expiry", json!(600)), "population[0].registration_expiry");

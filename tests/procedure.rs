@@ -55,7 +55,7 @@ impl Bench {
         std::mem::take(&mut self.out)
     }
     fn input(&mut self, src: Addr, msg: Msg) -> Vec<Action> {
-        let p = Packet { src, dst: Addr::Node(PF), msg, proxied: true };
+        let p = Packet::new(src, Addr::Node(PF), msg).with_proxied(true);
         self.drive(|pf, ctx| pf.handle(ctx, p))
     }
     fn timer(&mut self, t: PfTimer) -> Vec<Action> {
@@ -63,7 +63,7 @@ impl Bench {
     }
     /// The focus invites the member's PF into the (re)started session (the leg becomes In).
     fn join(&mut self, m: MemberId, contribution_id: u32) -> Vec<Action> {
-        let participants: Rc<[UserId]> = Rc::from(vec![UserId(0), UserId(1), UserId(2)]);
+        let participants: Rc<Vec<UserId>> = Rc::from(vec![UserId(0), UserId(1), UserId(2)]);
         let dialog = Dialog { role: Role::Leg, id: m.0, generation: 1 };
         self.input(
             CF,
@@ -80,7 +80,7 @@ impl Bench {
     fn copy(&mut self, m: MemberId, payload: Payload) -> Item {
         self.msg += 1;
         let mi = *self.world.member(m);
-        let item = Item { payload, group: mi.group, origin: UserId(9), from: UserId(9), msg: self.msg, size: 100 };
+        let item = Item::new(payload, mi.group, UserId(9), UserId(9), self.msg, 100);
         self.input(CF, Msg::Msrp(Msrp::Send { session: Session::Leg(m), item, chunk: 1, chunks: 1, seq: 0 }));
         item
     }
@@ -97,8 +97,8 @@ impl Bench {
         let mut all = vec![];
         for &(session, item, chunk, chunks, seq) in sends {
             let Session::Deferred(m, _) = session else { continue };
-            let received_at = self.now;
-            all.extend(self.client_says(m, Msg::Msrp(Msrp::Ok { session, item, chunk, chunks, seq, received_at })));
+            let received = Msrp::received_bits(self.now);
+            all.extend(self.client_says(m, Msg::Msrp(Msrp::Ok { session, item, chunk, chunks, seq, received })));
         }
         all
     }
@@ -109,9 +109,12 @@ fn invites(actions: &[Action]) -> Vec<(Addr, Dialog, DeferredInvite)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(Packet {
-                dst, msg: Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(d) }), ..
-            }) => Some((*dst, *dialog, (**d).clone())),
+            Action::Send(p) => match &p.msg {
+                Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(d) }) => {
+                    Some((p.dst(), *dialog, (**d).clone()))
+                }
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -121,9 +124,12 @@ fn sends(actions: &[Action]) -> Vec<(Session, Item, u16, u16, u32)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(Packet { msg: Msg::Msrp(Msrp::Send { session, item, chunk, chunks, seq }), .. }) => {
-                Some((*session, *item, *chunk, *chunks, *seq))
-            }
+            Action::Send(p) => match p.msg {
+                Msg::Msrp(Msrp::Send { session, item, chunk, chunks, seq }) => {
+                    Some((session, item, chunk, chunks, seq))
+                }
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -133,7 +139,10 @@ fn sips(actions: &[Action]) -> Vec<(Addr, Sip)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(Packet { dst, msg: Msg::Sip(s), .. }) => Some((*dst, s.clone())),
+            Action::Send(p) => match &p.msg {
+                Msg::Sip(s) => Some((p.dst(), s.clone())),
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -194,14 +203,7 @@ fn dd1_registration_starts_delivery_of_every_group_session_with_pending_data() {
         CF,
         Msg::Msrp(Msrp::Send {
             session: Session::Leg(m0),
-            item: Item {
-                payload: Payload::Chat,
-                group: GroupId(0),
-                origin: UserId(1),
-                from: UserId(1),
-                msg: 1,
-                size: 10,
-            },
+            item: Item::new(Payload::Chat, GroupId(0), UserId(1), UserId(1), 1, 10),
             chunk: 1,
             chunks: 1,
             seq: 0,
@@ -258,7 +260,7 @@ fn dd3_invite_carries_conversation_and_contribution_ids_and_latest_participants(
     let m = member(&b, 0, 0);
     b.join(m, 42);
     // The PF is subscribed to the conference while the user is offline; a NOTIFY updates the list.
-    let latest: Rc<[UserId]> = Rc::from(vec![UserId(0), UserId(2)]);
+    let latest: Rc<Vec<UserId>> = Rc::from(vec![UserId(0), UserId(2)]);
     let dialog = Dialog { role: Role::Conference, id: m.0, generation: 0 };
     b.input(CF, Msg::Sip(Sip::ConfNotify { dialog, participants: latest.clone(), terminated: false }));
     b.copy(m, Payload::Chat);
@@ -492,7 +494,7 @@ fn dd13_group_state_object_sent_first_only_when_the_policy_says_so() {
         let m = member(&b, 0, 0);
         let d = stored_then_registered(&mut b, 1);
         let sent = sends(&b.answer(m, d.generation, 200));
-        assert_eq!(sent[0].1.payload == Payload::GroupState, gso);
+        assert_eq!(sent[0].1.payload() == Payload::GroupState, gso);
         assert_eq!(sent.len(), if gso { 2 } else { 1 });
         assert_eq!(b.stats.gso_sent, gso as u64);
     }
@@ -553,7 +555,7 @@ fn dd15_inactive_session_closes_after_delivery_unless_the_client_engages() {
         b.input(CF, Msg::Sip(Sip::Bye { dialog, reason: Reason::None }));
         let d = invites(&b.register(0, 3600, true))[0].1;
         let sent = sends(&b.answer(m, d.generation, 200));
-        let reply = Item { payload, group: GroupId(0), origin: UserId(9), from: UserId(0), msg: 1, size: 100 };
+        let reply = Item::new(payload, GroupId(0), UserId(9), UserId(0), 1, 100);
         let session = Session::Deferred(m, d.generation);
         let acts = b.client_says(m, Msg::Msrp(Msrp::Send { session, item: reply, chunk: 1, chunks: 1, seq: 0 }));
         let rejoin = sips(&acts)

@@ -36,13 +36,13 @@ fn tiny_model_exercises_every_step_dd1_to_dd17() {
     // DD-2..DD-8: every deferred INVITE on the wire carries the seed's headers.
     let mut deferred_invites = 0;
     // (The PF's own sends, not the S-CSCF forwarding them; inside the measured window.)
-    let sent = |r: &&ddsim::trace::TraceRecord| r.kind == TraceKind::Sent && !r.packet.proxied;
+    let sent = |r: &&ddsim::trace::TraceRecord| r.kind == TraceKind::Sent && !r.packet.proxied();
     for r in trace.records.iter().filter(sent) {
         if let Msg::Sip(Sip::Invite { invite: Invite::Deferred(d), .. }) = &r.packet.msg {
             if r.time >= model.warmup.0 {
                 deferred_invites += 1;
             }
-            let Addr::User(u) = r.packet.dst else { panic!("DD-2: a deferred INVITE goes to the user") };
+            let Addr::User(u) = r.packet.dst() else { panic!("DD-2: a deferred INVITE goes to the user") };
             assert_eq!(d.request_uri, u, "DD-2");
             assert!(!d.participants.is_empty(), "DD-3");
             assert_eq!(d.accept_contact_icsi, ICSI_SESSION, "DD-4");
@@ -62,7 +62,7 @@ fn tiny_model_exercises_every_step_dd1_to_dd17() {
     // DD-10: the PF left active conferences with BYE cause=200.
     let left = trace.records.iter().any(|r| {
         r.kind == TraceKind::Sent
-            && matches!(r.packet.src, Addr::Node(_))
+            && matches!(r.packet.src(), Addr::Node(_))
             && matches!(
                 r.packet.msg,
                 Msg::Sip(Sip::Bye { reason: Reason::CallCompleted, dialog: Dialog { role: Role::Leg, .. } })
@@ -113,7 +113,7 @@ fn received_in_arrival_order(model: &Model, trace: &ddsim::trace::Trace) -> (usi
         if chunk != chunks || !item.is_stored_kind() {
             continue;
         }
-        let key = (item.msg, item.payload, item.from);
+        let key = (item.msg, item.payload(), item.from);
         match session {
             Session::Leg(m) if at_pf(r.at) => {
                 let ranks = arrived.entry(m).or_default();
@@ -286,13 +286,13 @@ fn timer_b_ends_invites_to_a_vanished_client_in_408_after_64_t1() {
     let trace = out.trace.unwrap();
     let timer_b = 64 * 2 * SEC;
     let mut checked = 0;
-    for sent in trace.records.iter().filter(|r| r.kind == TraceKind::Sent && !r.packet.proxied) {
+    for sent in trace.records.iter().filter(|r| r.kind == TraceKind::Sent && !r.packet.proxied()) {
         let Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(_) }) = &sent.packet.msg else { continue };
         let answered = trace.records.iter().any(|r| {
             r.time >= sent.time
                 && matches!(r.packet.msg, Msg::Sip(Sip::Response { dialog: d, method: Method::Invite, .. }) if d == *dialog)
         });
-        let Addr::User(u) = sent.packet.dst else { unreachable!() };
+        let Addr::User(u) = sent.packet.dst() else { unreachable!() };
         let reached = trace.records.iter().any(|r| {
             r.kind == TraceKind::Received
                 && r.at == Addr::User(u)

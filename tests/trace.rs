@@ -42,7 +42,7 @@ fn wire_name(m: &Msg) -> String {
 fn transmissions(t: &Trace) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let (mut origin, mut forward) = (BTreeMap::new(), BTreeMap::new());
     for r in t.records.iter().filter(|r| r.kind == TraceKind::Sent) {
-        let m = if r.at == r.packet.src { &mut origin } else { &mut forward };
+        let m = if r.at == r.packet.src() { &mut origin } else { &mut forward };
         *m.entry(wire_name(&r.packet.msg)).or_insert(0) += 1;
     }
     (origin, forward)
@@ -174,8 +174,8 @@ fn pcap_of_tiny_decodes_cleanly_and_holds_exactly_the_traced_messages_dd5_dd6() 
     let deferred = |r: &&TraceRecord| {
         r.kind == TraceKind::Sent && matches!(r.packet.msg, Msg::Sip(Sip::Invite { invite: Invite::Deferred(_), .. }))
     };
-    let dd_sent = trace.records.iter().filter(deferred).filter(|r| r.at == r.packet.src).count();
-    let dd_forwarded = trace.records.iter().filter(deferred).filter(|r| r.at != r.packet.src).count();
+    let dd_sent = trace.records.iter().filter(deferred).filter(|r| r.at == r.packet.src()).count();
+    let dd_forwarded = trace.records.iter().filter(deferred).filter(|r| r.at != r.packet.src()).count();
     assert!(dd_sent > 10 && dd_forwarded > 10, "the traced users had deferred deliveries");
     assert_eq!(deferred_invites, dd_sent + dd_forwarded, "each deferred INVITE as sent, and as forwarded");
     eprintln!(

@@ -94,12 +94,11 @@ fn deferred(s: &Setup, referred_by: Option<UserId>, instance: bool) -> DeferredI
 
 fn invite_packet(s: &Setup, d: DeferredInvite) -> Packet {
     let dialog = Dialog { role: Role::Deferred, id: s.member.0, generation: 1 };
-    Packet {
-        src: Addr::Node(s.pf),
-        dst: Addr::User(s.user),
-        msg: Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(Box::new(d)) }),
-        proxied: false,
-    }
+    Packet::new(
+        Addr::Node(s.pf),
+        Addr::User(s.user),
+        Msg::Sip(Sip::Invite { dialog, invite: Invite::Deferred(Box::new(d)) }),
+    )
 }
 
 /// The PF's deferred-delivery INVITE as it leaves the PF.
@@ -235,7 +234,7 @@ fn dd2_the_s_cscf_forward_adds_its_via_and_retargets_to_the_contact() {
     let mut w = Wire::new(&s.world);
     let mut p = invite_packet(&s, deferred(&s, None, true));
     let first = parse(&w.sent(0, Addr::Node(s.pf), &p).text);
-    p.proxied = true;
+    p.set_proxied(true);
     let scscf = s.world.user(s.user).registrar;
     let fwd = parse(&w.sent(2_000, Addr::Node(scscf), &p).text);
     assert_eq!(fwd.start, format!("INVITE sip:+1555{:07}@{}:5060 SIP/2.0", s.user.0, wire::user_ip(s.user).unwrap()));
@@ -251,9 +250,9 @@ fn dd2_the_s_cscf_forward_adds_its_via_and_retargets_to_the_contact() {
     // The client's 200 goes back through the S-CSCF, which removes its Via.
     let dialog = Dialog { role: Role::Deferred, id: s.member.0, generation: 1 };
     let ok = Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None };
-    let mut resp = Packet { src: Addr::User(s.user), dst: Addr::Node(s.pf), msg: Msg::Sip(ok), proxied: false };
+    let mut resp = Packet::new(Addr::User(s.user), Addr::Node(s.pf), Msg::Sip(ok));
     let r1 = parse(&w.sent(1_000_000, Addr::User(s.user), &resp).text);
-    resp.proxied = true;
+    resp.set_proxied(true);
     let r2 = parse(&w.sent(1_040_000, Addr::Node(scscf), &resp).text);
     assert_eq!(r1.start, "SIP/2.0 200 OK");
     assert_eq!(r1.all("Via"), vias);
@@ -273,7 +272,7 @@ fn dd10_bye_to_the_focus_carries_reason_cause_200() {
     let cf = s.world.group(s.group).cf;
     let dialog = Dialog { role: Role::Leg, id: s.member.0, generation: 1 };
     let bye = Sip::Bye { dialog, reason: Reason::CallCompleted };
-    let p = Packet { src: Addr::Node(s.pf), dst: Addr::Node(cf), msg: Msg::Sip(bye), proxied: false };
+    let p = Packet::new(Addr::Node(s.pf), Addr::Node(cf), Msg::Sip(bye));
     let m = parse(&w.sent(0, Addr::Node(s.pf), &p).text);
     assert!(m.start.starts_with("BYE sip:group-"));
     assert_eq!(m.one("Reason"), "SIP;cause=200;text=\"Call completed\"");
@@ -289,7 +288,7 @@ fn cseq_increases_within_a_dialog_and_a_terminated_subscription_starts_a_new_one
     let pf = Addr::Node(s.pf);
     let dialog = Dialog { role: Role::Conference, id: s.member.0, generation: 0 };
     let send = |w: &mut Wire, src: Addr, dst: Addr, sip: Sip| {
-        parse(&w.sent(0, src, &Packet { src, dst, msg: Msg::Sip(sip), proxied: false }).text)
+        parse(&w.sent(0, src, &Packet::new(src, dst, Msg::Sip(sip))).text)
     };
     let a = send(&mut w, pf, cf, Sip::Subscribe { dialog, expires_s: 3600 });
     let n1 = send(&mut w, cf, pf, Sip::ConfNotify { dialog, participants: Rc::from(vec![s.user]), terminated: false });
@@ -319,7 +318,7 @@ fn registrations_of_a_user_share_a_call_id_with_increasing_cseq() {
     let mut ids = vec![];
     for (g, e) in [(1, 600), (2, 600), (3, 0)] {
         let sip = Sip::Register { user: s.user, expires_s: e, sip_instance: true, generation: g };
-        let m = parse(&w.sent(0, ue, &Packet { src: ue, dst: reg, msg: Msg::Sip(sip), proxied: false }).text);
+        let m = parse(&w.sent(0, ue, &Packet::new(ue, reg, Msg::Sip(sip))).text);
         assert_eq!(m.start, "REGISTER sip:ims.ddsim.example SIP/2.0");
         assert_eq!(m.one("Expires"), e.to_string());
         ids.push((m.one("Call-ID").to_string(), m.one("CSeq").to_string()));
@@ -329,7 +328,7 @@ fn registrations_of_a_user_share_a_call_id_with_increasing_cseq() {
     // The registrar's 200 repeats the binding and gives the Service-Route.
     let dialog = Dialog { role: Role::Registration, id: s.user.0, generation: 3 };
     let ok = Sip::Response { dialog, method: Method::Register, status: 200, retry_after_s: None };
-    let m = parse(&w.sent(0, reg, &Packet { src: reg, dst: ue, msg: Msg::Sip(ok), proxied: false }).text);
+    let m = parse(&w.sent(0, reg, &Packet::new(reg, ue, Msg::Sip(ok))).text);
     assert_eq!(m.one("CSeq"), "3 REGISTER");
     assert!(m.one("Contact").ends_with(";expires=0"));
     assert!(m.all("Service-Route").is_empty(), "no route for a de-registration");
@@ -340,21 +339,14 @@ fn dd12_msrp_chunks_carry_byte_ranges_end_lines_and_matching_200s() {
     let s = setup();
     let mut w = Wire::new(&s.world);
     let cs = s.world.cfg.chunk_size as usize;
-    let item = Item {
-        payload: Payload::Chat,
-        group: s.group,
-        origin: UserId(5),
-        from: UserId(5),
-        msg: 42,
-        size: 2 * cs as u32 + 100,
-    };
+    let item = Item::new(Payload::Chat, s.group, UserId(5), UserId(5), 42, 2 * cs as u32 + 100);
     let session = Session::Deferred(s.member, 3);
     let (pf, ue) = (Addr::Node(s.pf), Addr::User(s.user));
     let mut content = String::new();
     let mut total = None;
     for chunk in 1..=3u16 {
         let send = Msrp::Send { session, item, chunk, chunks: 3, seq: 10 + chunk as u32 };
-        let r = w.sent(5, pf, &Packet { src: pf, dst: ue, msg: Msg::Msrp(send), proxied: false });
+        let r = w.sent(5, pf, &Packet::new(pf, ue, Msg::Msrp(send)));
         let text = &r.text;
         let tid = r.ids.tid.clone().unwrap();
         let (head, rest) = text.split_once("\r\n\r\n").unwrap();
@@ -380,8 +372,8 @@ fn dd12_msrp_chunks_carry_byte_ranges_end_lines_and_matching_200s() {
         assert_eq!(total.as_deref(), Some(tot));
         content.push_str(data);
         // The client's 200 repeats the transaction id with the paths swapped.
-        let ok = Msrp::Ok { session, item, chunk, chunks: 3, seq: 10 + chunk as u32, received_at: 0 };
-        let o = w.sent(9, ue, &Packet { src: ue, dst: pf, msg: Msg::Msrp(ok), proxied: false });
+        let ok = Msrp::Ok { session, item, chunk, chunks: 3, seq: 10 + chunk as u32, received: 0 };
+        let o = w.sent(9, ue, &Packet::new(ue, pf, Msg::Msrp(ok)));
         assert_eq!(
             o.text,
             format!(
@@ -392,13 +384,13 @@ fn dd12_msrp_chunks_carry_byte_ranges_end_lines_and_matching_200s() {
         );
     }
     assert_eq!(content.len().to_string(), total.unwrap());
-    assert_eq!(content.len(), item.size as usize, "the content is the item's size");
+    assert_eq!(content.len(), item.size() as usize, "the content is the item's size");
     assert!(content.starts_with(&format!("From: <{}>\r\nTo: <{}>\r\n", wire::user_uri(UserId(5)), focus(&s))));
     assert!(content.contains("\r\nimdn.Message-ID: m0000002a000005\r\n"));
     assert!(content.contains("\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\n"));
     // A UE's SEND asks only for failure reports; no REPORT is ever requested, but one renders.
     let up = Msrp::Send { session, item, chunk: 1, chunks: 1, seq: 0 };
-    let p = Packet { src: ue, dst: pf, msg: Msg::Msrp(up), proxied: false };
+    let p = Packet::new(ue, pf, Msg::Msrp(up));
     assert!(w.sent(10, ue, &p).text.contains("\r\nFailure-Report: partial\r\n"));
     let report = w.report(10, &p).unwrap();
     let tid = report.split(' ').nth(1).unwrap().to_string();
@@ -447,7 +439,7 @@ fn every_message_of_a_tiny_run_is_well_formed_and_consistent() {
                     assert_eq!(cm, method);
                     let n: u32 = n.parse().unwrap();
                     let tag = p.one("From").split(";tag=").nth(1).unwrap().to_string();
-                    let forward = r.at != r.packet.src;
+                    let forward = r.at != r.packet.src();
                     if method != "ACK" && !forward {
                         let prev = last_cseq.insert((call_id.clone(), tag), n);
                         assert!(prev.is_none_or(|q| q < n), "CSeq increases within a dialog: {prev:?} then {n}");

@@ -69,6 +69,11 @@ impl Model {
         }
         positive_duration("sip.t1", self.sip.t1)?;
         positive_duration("sip.msrp_timeout", self.sip.msrp_timeout)?;
+        // A 200 carries its receive time in 32 bits of ticks, told apart by the PF only within
+        // 2^32 ticks (71 minutes) of the SEND it answers: see protocol::Msrp::Ok.
+        if self.sip.msrp_timeout.0 > crate::units::HOUR {
+            return fail("sip.msrp_timeout", format!("must be at most 1h, got {}", self.sip.msrp_timeout));
+        }
         positive_duration("metrics.sample_interval", self.metrics.sample_interval)
     }
 
@@ -161,6 +166,19 @@ impl Model {
                 }
                 None => {}
             }
+        }
+        // A packet packs a user's id into 30 bits (protocol::Packet).
+        let total: u64 = self.population.iter().map(|c| c.users as u64).sum();
+        if total > crate::protocol::Packet::MAX_USERS {
+            let (i, c) = self.population.iter().enumerate().next_back().expect("not empty");
+            return fail(
+                format!("population[{i}].users"),
+                format!(
+                    "the classes add up to {total} users, more than the {} a run can have (class \"{}\")",
+                    crate::protocol::Packet::MAX_USERS,
+                    c.class
+                ),
+            );
         }
         Ok(())
     }

@@ -292,7 +292,7 @@ impl Clients {
             None => Session::Live(member),
         };
         if composing {
-            let c = Item { payload: Payload::IsComposing, size: 250, ..item };
+            let c = item.as_kind(Payload::IsComposing, 250);
             self.send_item(ctx, u, session, c);
         }
         self.send_item(ctx, u, session, item);
@@ -301,7 +301,7 @@ impl Clients {
     fn send_item(&mut self, ctx: &mut Ctx, u: UserId, session: Session, item: Item) {
         let pf = ctx.world.user(u).pf;
         let chunk = ctx.world.cfg.chunk_size;
-        let chunks = item.size.div_ceil(chunk).max(1) as u16;
+        let chunks = item.size().div_ceil(chunk).max(1) as u16;
         for c in 1..=chunks {
             ctx.send(Self::addr(u), Addr::Node(pf), Msg::Msrp(Msrp::Send { session, item, chunk: c, chunks, seq: 0 }));
         }
@@ -375,7 +375,7 @@ impl Clients {
                 ctx.send(
                     Self::addr(u),
                     Addr::Node(pf),
-                    Msg::Msrp(Msrp::Ok { session, item, chunk, chunks, seq, received_at: ctx.now }),
+                    Msg::Msrp(Msrp::Ok { session, item, chunk, chunks, seq, received: Msrp::received_bits(ctx.now) }),
                 );
                 if chunk == chunks {
                     self.received(ctx, u, session, item);
@@ -396,19 +396,12 @@ impl Clients {
             Session::Deferred(_, g) => Some(g),
             _ => None,
         };
-        if item.payload == Payload::Chat {
+        if item.payload() == Payload::Chat {
             let cfg = &ctx.world.cfg;
             let b = &mut self.users[i].behaviour;
             let delivered = b.random::<f64>() < cfg.imdn_delivered;
             let displayed = b.random::<f64>() < cfg.imdn_displayed;
-            let imdn = |payload| Item {
-                payload,
-                group: item.group,
-                origin: item.from,
-                from: u,
-                msg: item.msg,
-                size: cfg.imdn_size,
-            };
+            let imdn = |payload| Item::new(payload, item.group, item.from, u, item.msg, cfg.imdn_size);
             if displayed {
                 let d = cfg.imdn_displayed_delay.sample_u64(b);
                 let period = self.users[i].period;
@@ -434,7 +427,7 @@ impl Clients {
         }
         let (reply, leave) = (s.reply, s.leave);
         if reply {
-            let c = Item { payload: Payload::IsComposing, group: item.group, origin: u, from: u, msg: 0, size: 250 };
+            let c = Item::new(Payload::IsComposing, item.group, u, u, 0, 250);
             self.send_item(ctx, u, session, c);
         }
         if leave {
@@ -454,7 +447,7 @@ impl NetworkFunction for Clients {
         Owner::Clients
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
-        if let Addr::User(u) = p.dst {
+        if let Addr::User(u) = p.dst() {
             self.receive(ctx, u, p.msg);
         }
     }

@@ -37,7 +37,7 @@ struct CfGroup {
     last_chat: Time,
     idle_generation: u32,
     members: Vec<CfMember>,
-    participants: Rc<[UserId]>,
+    participants: Rc<Vec<UserId>>,
     dirty: bool,
 }
 
@@ -95,7 +95,7 @@ impl ControllingFunction {
         self.groups[gl].members[at].leg
     }
 
-    fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<[UserId]> {
+    fn participants(&mut self, ctx: &Ctx, gl: usize) -> Rc<Vec<UserId>> {
         let g = &mut self.groups[gl];
         if g.dirty {
             let first = ctx.world.group(g.group).first;
@@ -194,7 +194,7 @@ impl ControllingFunction {
     }
 
     fn send_item(&self, ctx: &mut Ctx, m: MemberId, to: Addr, item: Item) {
-        let chunks = item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
+        let chunks = item.size().div_ceil(ctx.world.cfg.chunk_size).max(1) as u16;
         for c in 1..=chunks {
             ctx.send(
                 Addr::Node(self.id),
@@ -256,7 +256,7 @@ impl NetworkFunction for ControllingFunction {
                 let pending = self.pending.remove(&member.0).unwrap_or_default();
                 ctx.send(
                     me,
-                    p.src,
+                    p.src(),
                     Msg::Sip(Sip::Response { dialog, method: Method::Invite, status: 200, retry_after_s: None }),
                 );
                 let to = Self::pf_of(&self.groups[gl].members[at]);
@@ -274,7 +274,7 @@ impl NetworkFunction for ControllingFunction {
                 if status == 200 {
                     mm.leg = Leg::In;
                     let pending = self.pending.remove(&m.0).unwrap_or_default();
-                    ctx.send(me, p.src, Msg::Sip(Sip::Ack { dialog }));
+                    ctx.send(me, p.src(), Msg::Sip(Sip::Ack { dialog }));
                     let to = Self::pf_of(mm);
                     for it in pending {
                         self.send_item(ctx, m, to, it);
@@ -291,7 +291,7 @@ impl NetworkFunction for ControllingFunction {
                 let mm = &mut self.groups[gl].members[at];
                 ctx.send(
                     me,
-                    p.src,
+                    p.src(),
                     Msg::Sip(Sip::Response { dialog, method: Method::Bye, status: 200, retry_after_s: None }),
                 );
                 if mm.leg != Leg::Out {
@@ -306,7 +306,7 @@ impl NetworkFunction for ControllingFunction {
                 let (gl, at) = Self::place(ctx.world, m);
                 ctx.send(
                     me,
-                    p.src,
+                    p.src(),
                     Msg::Sip(Sip::Response { dialog, method: Method::Subscribe, status: 200, retry_after_s: None }),
                 );
                 let active = self.groups[gl].active;
@@ -315,7 +315,7 @@ impl NetworkFunction for ControllingFunction {
                 let participants = if subscribe { self.participants(ctx, gl) } else { Rc::from(Vec::new()) };
                 // RFC 6665 §4.2.1: the notifier sends a NOTIFY at once; for an unsubscribe (or a
                 // session that ended) it carries Subscription-State: terminated.
-                ctx.send(me, p.src, Msg::Sip(Sip::ConfNotify { dialog, participants, terminated: !subscribe }));
+                ctx.send(me, p.src(), Msg::Sip(Sip::ConfNotify { dialog, participants, terminated: !subscribe }));
             }
             Msg::Sip(_) => {}
             Msg::Msrp(Msrp::Send { session: Session::Leg(m), item, chunk, chunks, .. }) => {
@@ -330,16 +330,16 @@ impl NetworkFunction for ControllingFunction {
                     self.groups[gl].members[at].leg = Leg::In;
                     self.activate(ctx, gl);
                 }
-                match item.payload {
+                match item.payload() {
                     Payload::Chat | Payload::IsComposing => {
-                        if item.payload == Payload::Chat {
+                        if item.payload() == Payload::Chat {
                             self.groups[gl].last_chat = ctx.now;
                         }
                         for pos in 0..self.groups[gl].members.len() {
                             if pos == at {
                                 continue;
                             }
-                            if item.payload == Payload::IsComposing && self.groups[gl].members[pos].leg != Leg::In {
+                            if item.payload() == Payload::IsComposing && self.groups[gl].members[pos].leg != Leg::In {
                                 continue;
                             }
                             self.forward(ctx, gl, pos, item);

@@ -185,7 +185,7 @@ impl<'a> Ctx<'a> {
     }
     #[inline]
     pub fn send(&mut self, src: Addr, dst: Addr, msg: Msg) {
-        self.out.push(Action::Send(Packet { src, dst, msg, proxied: false }));
+        self.out.push(Action::Send(Packet::new(src, dst, msg)));
     }
     #[inline]
     pub fn timer(&mut self, at: Time, t: Timer) {

@@ -86,18 +86,18 @@ impl Registrar {
 
     /// S-CSCF proxying between a UE and its PF.
     fn proxy(&mut self, ctx: &mut Ctx, mut p: Packet) {
-        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst, &p.msg)
+        if let (Addr::User(u), Msg::Sip(sip)) = (p.dst(), &p.msg)
             && !self.bindings[Self::local(ctx, u)].registered
         {
             // No registered contact: a request gets 480; an ACK or response has nowhere to go.
             if let Some(resp) = sip.response(480, None) {
-                ctx.send(Addr::Node(self.id), p.src, Msg::Sip(resp));
+                ctx.send(Addr::Node(self.id), p.src(), Msg::Sip(resp));
             } else {
                 ctx.stats.lost_unregistered += 1;
             }
             return;
         }
-        p.proxied = true;
+        p.set_proxied(true);
         ctx.out.push(Action::Send(p));
     }
 }
@@ -121,9 +121,10 @@ impl NetworkFunction for Registrar {
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
         let me = Addr::Node(self.id);
         // Anything not addressed to the registrar itself is SIP between a UE and its PF.
-        if p.dst != me {
+        if p.dst() != me {
             return self.proxy(ctx, p);
         }
+        let src = p.src();
         let Msg::Sip(sip) = p.msg else { return };
         match sip {
             Sip::Register { user, expires_s, sip_instance, generation } => {
@@ -139,7 +140,7 @@ impl NetworkFunction for Registrar {
                 }
                 let resp =
                     Sip::Register { user, expires_s, sip_instance, generation }.response(200, None).expect("a request");
-                ctx.send(me, p.src, Msg::Sip(resp));
+                ctx.send(me, src, Msg::Sip(resp));
                 self.third_party_register(ctx, user, expires_s);
             }
             Sip::Response { dialog, method: Method::Register, status, retry_after_s } => {

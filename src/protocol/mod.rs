@@ -2,8 +2,11 @@
 //! carried as typed data, MSRP SEND and its transaction responses (RFC 4975), and the CPIM
 //! payloads they carry (chat messages, IMDN disposition notifications, isComposing, the Group
 //! State Object). Messages are small enums on the hot path, cheap to clone: the rare deferred
-//! delivery INVITE carries its headers behind a `Box`, participant lists are shared `Rc`
-//! slices. Rendering as wire text is for traces only and lives in `trace::wire`.
+//! delivery INVITE carries its headers behind a `Box`, participant lists are shared behind an
+//! `Rc` (of a `Vec`, a thin pointer where an `Rc` slice would take two words). A packet fits
+//! in 56 bytes, so that an event carrying one fills one cache line (`sim::Event`); the hot
+//! types' sizes are pinned by a test there. Rendering as wire text is for traces only and
+//! lives in `trace::wire`.
 
 use std::rc::Rc;
 
@@ -181,7 +184,7 @@ pub struct DeferredInvite {
     pub conversation_id: GroupId,
     pub contribution_id: u32,
     /// DD-3: the latest participant list known to the PF, sent as a resource-list body.
-    pub participants: Rc<[UserId]>,
+    pub participants: Rc<Vec<UserId>>,
     /// DD-4: the CPM feature tag, percent-encoded in `+g.3gpp.icsi-ref`, in Accept-Contact and Contact.
     pub accept_contact_icsi: &'static str,
     pub contact_icsi: &'static str,
@@ -206,7 +209,7 @@ pub enum Invite {
     Deferred(Box<DeferredInvite>),
     /// CF → PF: the focus invites a participant into an (re)started session. Carries the
     /// session's Contribution-ID and the participant list (resource-list body).
-    Join { member: MemberId, contribution_id: u32, participants: Rc<[UserId]> },
+    Join { member: MemberId, contribution_id: u32, participants: Rc<Vec<UserId>> },
     /// PF → CF: re-join or restart the group session (8.2.2.7 "CPM Group Re-join Requests").
     Rejoin { member: MemberId },
 }
@@ -252,7 +255,7 @@ pub enum Sip {
     /// Conference event NOTIFY with the participant list; `terminated` ends the subscription.
     ConfNotify {
         dialog: Dialog,
-        participants: Rc<[UserId]>,
+        participants: Rc<Vec<UserId>>,
         terminated: bool,
     },
     Response {
@@ -303,6 +306,8 @@ impl Sip {
 }
 
 /// What an MSRP SEND carries.
+// No `repr`: the derived `Hash` writes the discriminant at its default width, which event
+// fingerprints and trace identifiers depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Payload {
     /// A CPM chat message (message/cpim) from `sender`, requesting IMDN.
@@ -317,10 +322,18 @@ pub enum Payload {
     GroupState,
 }
 
+impl Payload {
+    const ALL: [Payload; 5] =
+        [Payload::Chat, Payload::Delivered, Payload::Displayed, Payload::IsComposing, Payload::GroupState];
+}
+
 /// One item of group traffic: a chat message or a notification about one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Twenty bytes: the payload kind shares a word with the size, which is at most
+/// [`Item::MAX_SIZE`], so that an MSRP SEND or its 200 with the item fits an event of one
+/// cache line (`sim::Event`, 64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Item {
-    pub payload: Payload,
     pub group: GroupId,
     /// For a chat message its sender; for an IMDN the sender of the message it is about
     /// (the notification's destination).
@@ -329,15 +342,67 @@ pub struct Item {
     pub from: UserId,
     /// Run-unique message number (Message-ID / imdn.Message-ID).
     pub msg: u32,
-    pub size: u32,
+    /// `size << PAYLOAD_BITS | payload`.
+    size_payload: u32,
 }
 
+const PAYLOAD_BITS: u32 = 3;
+
 impl Item {
+    /// The largest item, in bytes (512 MiB less one); larger sizes drawn from a model's
+    /// distributions are taken as this.
+    pub const MAX_SIZE: u32 = u32::MAX >> PAYLOAD_BITS;
+
+    /// An item of `size` bytes (at most [`Item::MAX_SIZE`]).
+    #[inline]
+    pub fn new(payload: Payload, group: GroupId, origin: UserId, from: UserId, msg: u32, size: u32) -> Item {
+        debug_assert!(size <= Self::MAX_SIZE, "an item of {size} bytes");
+        Item { group, origin, from, msg, size_payload: size << PAYLOAD_BITS | payload as u32 }
+    }
+    #[inline]
+    pub fn payload(&self) -> Payload {
+        Payload::ALL[(self.size_payload & ((1 << PAYLOAD_BITS) - 1)) as usize]
+    }
+    /// Size in bytes.
+    #[inline]
+    pub fn size(&self) -> u32 {
+        self.size_payload >> PAYLOAD_BITS
+    }
+    /// The same message as another kind of item of another size (an isComposing about it).
+    pub fn as_kind(self, payload: Payload, size: u32) -> Item {
+        Item::new(payload, self.group, self.origin, self.from, self.msg, size)
+    }
     pub fn is_stored_kind(&self) -> bool {
-        matches!(self.payload, Payload::Chat | Payload::Delivered | Payload::Displayed)
+        matches!(self.payload(), Payload::Chat | Payload::Delivered | Payload::Displayed)
     }
     pub fn is_notification(&self) -> bool {
-        matches!(self.payload, Payload::Delivered | Payload::Displayed)
+        matches!(self.payload(), Payload::Delivered | Payload::Displayed)
+    }
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Item")
+            .field("payload", &self.payload())
+            .field("group", &self.group)
+            .field("origin", &self.origin)
+            .field("from", &self.from)
+            .field("msg", &self.msg)
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+/// Hashes the fields in the order and form of the plain struct the item was (payload first),
+/// so that fingerprints and trace identifiers do not depend on how the item is packed.
+impl std::hash::Hash for Item {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.payload().hash(h);
+        self.group.hash(h);
+        self.origin.hash(h);
+        self.from.hash(h);
+        self.msg.hash(h);
+        self.size().hash(h);
     }
 }
 
@@ -363,9 +428,11 @@ pub enum Msrp {
     /// One chunk (`chunk` of `chunks`, 1-based) of an item. Byte-Range follows from the
     /// chunk size; the last chunk ends with `$`, the others with `+`.
     Send { session: Session, item: Item, chunk: u16, chunks: u16, seq: u32 },
-    /// The transaction response to a SEND. `received_at` is when the receiver got the chunk
-    /// (a measurement carried back, not a header).
-    Ok { session: Session, item: Item, chunk: u16, chunks: u16, seq: u32, received_at: u64 },
+    /// The transaction response to a SEND. `received` is when the receiver got the chunk, in
+    /// its low 32 bits (a measurement carried back, not a header): the PF, whose SEND it
+    /// answers, knows the time to within the MSRP timeout, which model validation keeps
+    /// under 2^32 ticks (see [`Msrp::received_at`]).
+    Ok { session: Session, item: Item, chunk: u16, chunks: u16, seq: u32, received: u32 },
 }
 
 impl Msrp {
@@ -382,6 +449,20 @@ impl Msrp {
         match *self {
             Msrp::Send { session, .. } | Msrp::Ok { session, .. } => session,
         }
+    }
+
+    /// The low 32 bits of a receive time, as a 200 carries it.
+    #[inline]
+    pub fn received_bits(at: u64) -> u32 {
+        at as u32
+    }
+
+    /// The receive time a 200 carries (`received`), told by its sender from the time `sent` at
+    /// which the answered SEND went out: exact while it came less than 2^32 ticks (71
+    /// minutes) later.
+    #[inline]
+    pub fn received_at(received: u32, sent: u64) -> u64 {
+        sent + received.wrapping_sub(sent as u32) as u64
     }
 
     pub fn kind(&self) -> MsgKind {
@@ -465,14 +546,91 @@ impl Msg {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Hash)]
+/// A message on its way from `src` to `dst`.
+///
+/// Each end is packed into a word (a user's id, or a node's with the top bit set), and the
+/// proxied flag into the destination's, so that a packet takes 56 bytes: read them with
+/// [`Packet::src`], [`Packet::dst`] and [`Packet::proxied`]. User ids are under 2^30 (model
+/// validation bounds the population).
+#[derive(Clone, PartialEq)]
 pub struct Packet {
-    pub src: Addr,
-    pub dst: Addr,
+    src: u32,
+    dst: u32,
     pub msg: Msg,
+}
+
+const NODE_BIT: u32 = 1 << 31;
+const PROXIED_BIT: u32 = 1 << 30;
+const ID_BITS: u32 = PROXIED_BIT - 1;
+
+impl Packet {
+    /// The most users a run can have: user ids must leave the packing's two flag bits free.
+    pub const MAX_USERS: u64 = PROXIED_BIT as u64;
+
+    /// A message from `src` to `dst`, not proxied yet.
+    #[inline]
+    pub fn new(src: Addr, dst: Addr, msg: Msg) -> Packet {
+        Packet { src: Self::pack(src), dst: Self::pack(dst), msg }
+    }
+    /// The same packet, with the proxied flag set as given.
+    #[inline]
+    pub fn with_proxied(mut self, proxied: bool) -> Packet {
+        self.set_proxied(proxied);
+        self
+    }
+    #[inline]
+    fn pack(a: Addr) -> u32 {
+        match a {
+            Addr::Node(n) => NODE_BIT | n.0 as u32,
+            Addr::User(u) => {
+                debug_assert!(u.0 <= ID_BITS, "user id {} out of range", u.0);
+                u.0
+            }
+        }
+    }
+    #[inline]
+    fn unpack(w: u32) -> Addr {
+        if w & NODE_BIT != 0 { Addr::Node(NodeId(w as u16)) } else { Addr::User(UserId(w & ID_BITS)) }
+    }
+    #[inline]
+    pub fn src(&self) -> Addr {
+        Self::unpack(self.src)
+    }
+    #[inline]
+    pub fn dst(&self) -> Addr {
+        Self::unpack(self.dst)
+    }
     /// A SIP message between a UE and a PF is proxied by the UE's S-CSCF; this says whether
     /// that hop has been taken already.
-    pub proxied: bool,
+    #[inline]
+    pub fn proxied(&self) -> bool {
+        self.dst & PROXIED_BIT != 0
+    }
+    #[inline]
+    pub fn set_proxied(&mut self, proxied: bool) {
+        self.dst = if proxied { self.dst | PROXIED_BIT } else { self.dst & !PROXIED_BIT };
+    }
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packet")
+            .field("src", &self.src())
+            .field("dst", &self.dst())
+            .field("msg", &self.msg)
+            .field("proxied", &self.proxied())
+            .finish()
+    }
+}
+
+/// Hashes the ends as addresses (as the plain struct did), not as packed words.
+impl std::hash::Hash for Packet {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.src().hash(h);
+        self.dst().hash(h);
+        self.msg.hash(h);
+        self.proxied().hash(h);
+    }
 }
 
 /// Counters index for SIP response codes (`sip.responses.<code>`).

@@ -47,8 +47,8 @@ pub fn write_jsonl<W: Write>(trace: &Trace, world: &World, mut out: W) -> std::i
             let peer = match (&r.kind, world.proxy_of(p)) {
                 (TraceKind::Sent, _) => rendered.hop.to,
                 // What arrives after the S-CSCF's forward came from the S-CSCF.
-                (_, Some(scscf)) if p.proxied && r.at == p.dst => Addr::Node(scscf),
-                _ => p.src,
+                (_, Some(scscf)) if p.proxied() && r.at == p.dst() => Addr::Node(scscf),
+                _ => p.src(),
             };
             let mut o = base(r.time, &addr_name(r.at, world), dir, p.msg.kind().name());
             o.insert("peer".into(), json!(addr_name(peer, world)));

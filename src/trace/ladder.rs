@@ -318,11 +318,11 @@ impl Story<'_> {
                     method: Method::Invite,
                     ..
                 }),
-            ) if r.at == r.packet.dst => {
+            ) if r.at == r.packet.dst() => {
                 self.answered.insert((*id, *generation));
             }
-            (TraceKind::Sent, Msg::Msrp(m @ Msrp::Send { .. })) if r.at == r.packet.src => {
-                if let (Addr::Node(_), Addr::User(u)) = (r.packet.src, r.packet.dst) {
+            (TraceKind::Sent, Msg::Msrp(m @ Msrp::Send { .. })) if r.at == r.packet.src() => {
+                if let (Addr::Node(_), Addr::User(u)) = (r.packet.src(), r.packet.dst()) {
                     self.unanswered.insert(send_key(m), (r.time, u));
                 }
             }

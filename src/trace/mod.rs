@@ -87,7 +87,7 @@ pub fn packet_users(p: &Packet, world: &World) -> [Option<UserId>; 3] {
             Session::Live(m) | Session::Deferred(m, _) | Session::Leg(m) => Some(world.member(*m).user),
         },
     };
-    [end(p.src), end(p.dst), about]
+    [end(p.src()), end(p.dst()), about]
 }
 
 impl Trace {

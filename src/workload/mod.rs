@@ -146,6 +146,12 @@ pub struct World {
     pub pf_users: Vec<u32>,
     pub pf_members: Vec<u32>,
     pub registrar_users: Vec<u32>,
+    /// The S-CSCFs, over which `build` deals the users round robin by id, and the access node
+    /// of every user when they all share one (as in most models): routing a message to or
+    /// from a device needs these, and finds them without reading the user's record, a cache
+    /// miss at scale (see `access_of`, `registrar_of`).
+    registrars: Vec<NodeId>,
+    one_access: Option<NodeId>,
 }
 
 impl World {
@@ -164,6 +170,19 @@ impl World {
     #[inline]
     pub fn group(&self, g: GroupId) -> &GroupInfo {
         &self.groups[g.0 as usize]
+    }
+    /// `user(u).access`, mostly without reading the user's record.
+    #[inline]
+    pub fn access_of(&self, u: UserId) -> NodeId {
+        match self.one_access {
+            Some(a) => a,
+            None => self.user(u).access,
+        }
+    }
+    /// `user(u).registrar`, without reading the user's record.
+    #[inline]
+    pub fn registrar_of(&self, u: UserId) -> NodeId {
+        self.registrars[u.0 as usize % self.registrars.len()]
     }
     #[inline]
     pub fn class_of(&self, u: UserId) -> &Class {
@@ -190,11 +209,11 @@ impl World {
         if !matches!(p.msg, Msg::Sip(_)) {
             return None;
         }
-        match (p.src, p.dst) {
+        match (p.src(), p.dst()) {
             (Addr::User(u), Addr::Node(n)) | (Addr::Node(n), Addr::User(u))
                 if self.node_kinds[n.0 as usize] == NodeKind::Participating =>
             {
-                Some(self.user(u).registrar)
+                Some(self.registrar_of(u))
             }
             _ => None,
         }
@@ -205,14 +224,14 @@ impl World {
     /// its access node).
     #[inline]
     pub fn next_hop(&self, p: &Packet) -> (NodeId, bool) {
-        if !p.proxied
+        if !p.proxied()
             && let Some(scscf) = self.proxy_of(p)
         {
             return (scscf, true);
         }
-        match p.dst {
+        match p.dst() {
             Addr::Node(n) => (n, false),
-            Addr::User(u) => (self.user(u).access, false),
+            Addr::User(u) => (self.access_of(u), false),
         }
     }
 
@@ -355,6 +374,7 @@ impl World {
             pf_members[u.pf.0 as usize] += 1;
         }
         let g = &model.groups;
+        let one_access = users.first().map(|f| f.access).filter(|&a| users.iter().all(|x| x.access == a));
         World {
             seed,
             horizon: model.horizon.0,
@@ -374,7 +394,7 @@ impl World {
                 imdn_delivered: g.imdn.delivered,
                 imdn_displayed: g.imdn.displayed,
                 imdn_displayed_delay: g.imdn.displayed_delay.compile().expect("validated"),
-                imdn_size: g.imdn.size.0.min(u32::MAX as u64) as u32,
+                imdn_size: g.imdn.size.0.min(crate::protocol::Item::MAX_SIZE as u64) as u32,
                 is_composing: g.is_composing,
                 idle_timeout: g.idle_timeout.0,
                 message_size: g.message_size.compile().expect("validated"),
@@ -390,6 +410,8 @@ impl World {
             pf_users,
             pf_members,
             registrar_users: reg_users,
+            one_access,
+            registrars,
         }
     }
 }
@@ -512,9 +534,30 @@ impl Traffic {
         let gi = g.0 as usize;
         let t = &mut self.groups[gi];
         let pick = t.rng.random::<f64>();
-        let size = cfg.message_size.sample_u64(&mut t.rng).clamp(1, u32::MAX as u64) as u32;
+        let size = cfg.message_size.sample_u64(&mut t.rng).clamp(1, crate::protocol::Item::MAX_SIZE as u64) as u32;
         let composing = t.rng.random::<f64>() < cfg.is_composing;
         let next = if self.groups[gi].on { self.next(gi, now) } else { None };
         MessageDraw { pick, size, composing, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Routing reads a user's access node and S-CSCF without the user's record: they must be
+    /// the record's, with one access node for all (tiny) and with one per class (storm).
+    #[test]
+    fn routing_finds_each_users_nodes_without_the_record() {
+        for name in ["tiny", "storm"] {
+            let path = format!("{}/models/{name}.json", env!("CARGO_MANIFEST_DIR"));
+            let model = crate::model::Model::load(std::path::Path::new(&path), &[]).expect("a shipped model");
+            let w = World::build(&model, 1);
+            assert_eq!(w.one_access.is_some(), name == "tiny", "{name}: one access node for all");
+            for (i, info) in w.users.iter().enumerate() {
+                let u = UserId(i as u32);
+                assert_eq!((w.access_of(u), w.registrar_of(u)), (info.access, info.registrar), "{name}: user {i}");
+            }
+        }
     }
 }

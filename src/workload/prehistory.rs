@@ -207,7 +207,7 @@ impl Prehistory<'_> {
         let mut taken = std::mem::take(&mut self.taken);
         holder.take_all(self.world, u, self.rel(t), &mut taken);
         for item in taken.drain(..) {
-            if item.payload == Payload::Chat {
+            if item.payload() == Payload::Chat {
                 self.received(t, u, item.from, item.group, item.msg, holder);
             }
         }
@@ -252,7 +252,7 @@ impl Prehistory<'_> {
             return;
         }
         let Some(m) = self.world.membership(to, group) else { return };
-        let item = Item { payload, group, origin: to, from: by, msg, size: self.world.cfg.imdn_size };
+        let item = Item::new(payload, group, to, by, msg, self.world.cfg.imdn_size);
         holder.hold(self.world, m, item, self.rel(t));
     }
 
@@ -276,7 +276,7 @@ impl Prehistory<'_> {
         let sender = self.online_buf[k].0;
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_sub(1);
-        let item = Item { payload: Payload::Chat, group: g, origin: sender, from: sender, msg, size: draw.size };
+        let item = Item::new(Payload::Chat, g, sender, sender, msg, draw.size);
         for m in w.group_members(g) {
             let v = w.member(m).user;
             if v == sender {

@@ -35,11 +35,11 @@ pub struct Conference {
     /// The session's Contribution-ID, as the focus's INVITE gave it (DD-3).
     pub contribution: u32,
     /// The latest participant list (DD-3): from the focus's INVITE, then its NOTIFYs.
-    pub participants: Rc<[UserId]>,
+    pub participants: Rc<Vec<UserId>>,
 }
 
 impl Conference {
-    pub fn new(participants: Rc<[UserId]>) -> Conference {
+    pub fn new(participants: Rc<Vec<UserId>>) -> Conference {
         Conference { leg: Leg::Out, generation: 0, subscribed: false, contribution: 0, participants }
     }
 }
@@ -54,7 +54,7 @@ impl ParticipatingFunction {
         dialog: Dialog,
         member: MemberId,
         contribution: u32,
-        participants: &Rc<[UserId]>,
+        participants: &Rc<Vec<UserId>>,
     ) {
         let ml = Self::ml(ctx, member);
         let c = &mut self.members[ml].conference;
@@ -90,7 +90,7 @@ impl ParticipatingFunction {
     }
 
     /// A conference event NOTIFY: the latest participant list, or the end of the subscription.
-    pub(super) fn conference_notify(&mut self, ml: usize, participants: &Rc<[UserId]>, terminated: bool) {
+    pub(super) fn conference_notify(&mut self, ml: usize, participants: &Rc<Vec<UserId>>, terminated: bool) {
         let c = &mut self.members[ml].conference;
         if terminated {
             c.subscribed = false;
@@ -136,7 +136,7 @@ impl ParticipatingFunction {
             Leg::Out => {
                 // Live typing alone does not restart a session; in a deferred-delivery session
                 // any IMDN, isComposing or message does (DD-15).
-                if item.payload == Payload::IsComposing && !in_deferred {
+                if item.payload() == Payload::IsComposing && !in_deferred {
                     return;
                 }
                 self.upstream.entry(ml as u32).or_default().push(item);

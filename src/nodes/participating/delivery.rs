@@ -16,8 +16,8 @@ use crate::engine::Time;
 use crate::nodes::{Ctx, Owner, PfTimer, Timer};
 use crate::policy::Retry;
 use crate::protocol::{
-    Addr, DeferredInvite, Dialog, Direction, GroupId, ICSI_SESSION, ICSI_SESSION_GROUP, Invite, Item, Msg, Payload,
-    Reason, Role, SdpOffer, Session, Sip, UserId,
+    Addr, DeferredInvite, Dialog, Direction, GroupId, ICSI_SESSION, ICSI_SESSION_GROUP, Invite, Item, Msg, Msrp,
+    Payload, Reason, Role, SdpOffer, Session, Sip, UserId,
 };
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -196,14 +196,7 @@ impl ParticipatingFunction {
                 if ctx.world.cfg.group_state_object {
                     let mi = *ctx.world.member(pm.id);
                     let n = pm.conference.participants.len().max(ctx.world.group(mi.group).count as usize);
-                    let gso = Item {
-                        payload: Payload::GroupState,
-                        group: mi.group,
-                        origin: mi.user,
-                        from: mi.user,
-                        msg: 0,
-                        size: 300 + 80 * n as u32,
-                    };
+                    let gso = Item::new(Payload::GroupState, mi.group, mi.user, mi.user, 0, 300 + 80 * n as u32);
                     ctx.stats.gso_sent += 1;
                     self.send_in_session(ctx, ml, Stored { item: gso, arrived: ctx.now as i64, seq: u64::MAX });
                 }
@@ -364,8 +357,9 @@ impl ParticipatingFunction {
         }
     }
 
-    /// The 200 of a chunk sent in a deferred-delivery session.
-    pub(super) fn session_ack(&mut self, ctx: &mut Ctx, ml: usize, generation: u32, seq: u32, received_at: Time) {
+    /// The 200 of a chunk sent in a deferred-delivery session, with the low bits of when the
+    /// client received it.
+    pub(super) fn session_ack(&mut self, ctx: &mut Ctx, ml: usize, generation: u32, seq: u32, received: u32) {
         let pm = &mut self.members[ml];
         if pm.generation != generation {
             return;
@@ -379,6 +373,9 @@ impl ParticipatingFunction {
         if seq != f.first_seq + f.acked as u32 {
             return;
         }
+        // The chunk left at `f.sent` or later, and this 200 came before the session's MSRP
+        // deadline (`f.sent` plus the MSRP timeout, under 2^32 ticks by validation) ended it.
+        let received_at = Msrp::received_at(received, f.sent);
         f.acked += 1;
         t.chunks_out -= 1;
         if f.acked < f.chunks {
@@ -493,6 +490,6 @@ fn end_episode(ctx: &mut Ctx, e: &Episode, outcome: Outcome) {
 }
 
 /// Before any conference NOTIFY, the PF knows the group's member list from provisioning.
-fn all_members(ctx: &Ctx, g: GroupId) -> Rc<[UserId]> {
+fn all_members(ctx: &Ctx, g: GroupId) -> Rc<Vec<UserId>> {
     Rc::from(ctx.world.group_members(g).map(|m| ctx.world.member(m).user).collect::<Vec<_>>())
 }

@@ -108,7 +108,7 @@ impl ParticipatingFunction {
         let (u, ul) = (mi.user, mi.user_pf_local as usize);
         let pu = &self.users[ul];
         let takes_live = pu.registered && pu.reachable && self.members[ml].delivery.is_idle();
-        if item.payload == Payload::IsComposing {
+        if item.payload() == Payload::IsComposing {
             // Transient: relayed to a reachable client, never stored.
             if takes_live {
                 self.send_chunks(ctx, Addr::User(u), Session::Live(m), item, 0);

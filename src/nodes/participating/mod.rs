@@ -81,7 +81,7 @@ pub struct ParticipatingFunction {
 impl ParticipatingFunction {
     pub fn new(id: NodeId, world: &World) -> ParticipatingFunction {
         let users = world.pf_users[id.0 as usize] as usize;
-        let empty: Rc<[UserId]> = Rc::from(Vec::new());
+        let empty: Rc<Vec<UserId>> = Rc::from(Vec::new());
         // Sized exactly: a collect() through a filter would grow by doubling.
         let mut members = Vec::with_capacity(world.pf_members[id.0 as usize] as usize);
         members.extend(world.members.iter().enumerate().filter(|(_, m)| world.user(m.user).pf == id).map(|(i, _)| {
@@ -127,7 +127,7 @@ impl ParticipatingFunction {
 
     /// MSRP chunks of an item (`policy.msrp_chunk_size`).
     fn chunks(ctx: &Ctx, item: &Item) -> u16 {
-        item.size.div_ceil(ctx.world.cfg.chunk_size).max(1) as u16
+        item.size().div_ceil(ctx.world.cfg.chunk_size).max(1) as u16
     }
 
     fn send_chunks(&self, ctx: &mut Ctx, to: Addr, session: Session, item: Item, first_seq: u32) -> u16 {
@@ -161,7 +161,7 @@ impl ParticipatingFunction {
     /// (messages, notifications) held, stored or in flight.
     pub fn pending_by_kind(&self) -> (u64, u64) {
         let inflight = self.members.iter().flat_map(|m| m.delivery.inflight());
-        self.store.all().chain(inflight).fold((0, 0), |(msgs, notes), s| match s.item.payload {
+        self.store.all().chain(inflight).fold((0, 0), |(msgs, notes), s| match s.item.payload() {
             Payload::Chat => (msgs + 1, notes),
             Payload::Delivered | Payload::Displayed => (msgs, notes + 1),
             Payload::IsComposing | Payload::GroupState => (msgs, notes),
@@ -279,8 +279,9 @@ impl NetworkFunction for ParticipatingFunction {
         }
     }
     fn handle(&mut self, ctx: &mut Ctx, p: Packet) {
+        let src = p.src();
         match p.msg {
-            Msg::Sip(sip) => self.handle_sip(ctx, p.src, sip),
+            Msg::Sip(sip) => self.handle_sip(ctx, src, sip),
             Msg::Msrp(Msrp::Send { session, item, chunk, chunks, .. }) => {
                 // Sent with Failure-Report: partial (from the focus and from the UE): no 200.
                 if chunk != chunks {
@@ -288,7 +289,7 @@ impl NetworkFunction for ParticipatingFunction {
                 }
                 match session {
                     Session::Leg(m) => {
-                        if item.payload != Payload::GroupState {
+                        if item.payload() != Payload::GroupState {
                             self.copy_from_focus(ctx, Self::ml(ctx, m), item);
                         }
                     }
@@ -300,9 +301,9 @@ impl NetworkFunction for ParticipatingFunction {
                     }
                 }
             }
-            Msg::Msrp(Msrp::Ok { session, seq, received_at, .. }) => match session {
+            Msg::Msrp(Msrp::Ok { session, seq, received, .. }) => match session {
                 Session::Live(m) => self.live_ack(ctx, ctx.world.member(m).user, seq),
-                Session::Deferred(m, g) => self.session_ack(ctx, Self::ml(ctx, m), g, seq, received_at),
+                Session::Deferred(m, g) => self.session_ack(ctx, Self::ml(ctx, m), g, seq, received),
                 Session::Leg(_) => {}
             },
         }
@@ -350,7 +351,7 @@ mod tests {
     /// one per user: growing them is a deliberate change (see also `store`).
     #[test]
     fn per_membership_and_per_user_state_keep_their_size() {
-        assert_eq!(size_of::<super::PfMember>(), 56);
+        assert_eq!(size_of::<super::PfMember>(), 48);
         assert_eq!(size_of::<super::Delivery>(), 16);
         assert_eq!(size_of::<super::PfUser>(), 3);
     }

@@ -149,7 +149,7 @@ impl DeferredStore {
     /// An item leaves the PF's custody (delivered, discarded, dropped, expired).
     pub fn release(ctx: &mut Ctx, s: &Stored, what: Count) {
         ctx.stats.occupancy.add(ctx.now, -1);
-        ctx.stats.bytes.add(ctx.now, -(s.item.size as i64));
+        ctx.stats.bytes.add(ctx.now, -(s.item.size() as i64));
         Self::count(ctx, &s.item, what);
     }
 
@@ -159,7 +159,7 @@ impl DeferredStore {
         let q = &mut self.sessions[slot.session];
         let h = q.held.as_mut()?;
         let s = h.items.pop_front().expect("a held queue is not empty");
-        let size = s.item.size as u64;
+        let size = s.item.size() as u64;
         h.bytes -= size;
         if h.items.is_empty() {
             // An emptied queue gives its memory back rather than keep it for a million
@@ -188,7 +188,7 @@ impl DeferredStore {
     /// all it is `deferred.offered`, if it is held only behind older data of the session
     /// `deferred.queued_behind`.
     pub fn put(&mut self, ctx: &mut Ctx, pf: NodeId, m: MemberId, slot: Slot, s: Stored, fresh: bool) {
-        let size = s.item.size as u64;
+        let size = s.item.size() as u64;
         if fresh {
             let online = ctx.devices.is_online(ctx.world.member(m).user);
             Self::count(ctx, &s.item, if online { Count::QueuedBehind } else { Count::Offered });
@@ -232,7 +232,7 @@ impl DeferredStore {
 
     /// Puts an item that fits into its session queue, in arrival order.
     fn insert(&mut self, world: &World, slot: Slot, s: Stored) {
-        let size = s.item.size as u64;
+        let size = s.item.size() as u64;
         let q = self.sessions[slot.session].held.get_or_insert_with(Box::default);
         match q.items.front() {
             Some(f) if s.seq < f.seq => q.items.push_front(s),
@@ -259,7 +259,7 @@ impl DeferredStore {
     /// nothing is counted: the run counts what is held at its start (see `prefilled`).
     pub fn prefill(&mut self, world: &World, m: MemberId, slot: Slot, item: Item, arrived: i64) {
         self.expire_unseen(world, slot.session, slot.user, arrived);
-        if self.make_room(world, m, slot, item.size as u64, |_| {}) {
+        if self.make_room(world, m, slot, item.size() as u64, |_| {}) {
             let s = Stored { item, arrived, seq: self.arrival() };
             self.insert(world, slot, s);
         }

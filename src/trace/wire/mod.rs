@@ -223,10 +223,10 @@ pub struct Hop {
 /// The hop a message takes when `at` sends it (`at` as in a `Sent` trace record).
 pub fn hop(world: &World, at: Addr, p: &Packet) -> Hop {
     let to = match world.proxy_of(p) {
-        Some(scscf) if !p.proxied => Addr::Node(scscf),
-        _ => p.dst,
+        Some(scscf) if !p.proxied() => Addr::Node(scscf),
+        _ => p.dst(),
     };
-    Hop { from: at, to, forward: p.proxied && at != p.src }
+    Hop { from: at, to, forward: p.proxied() && at != p.src() }
 }
 
 /// The TCP client of an MSRP connection between two ends: the UE towards a server, the PF
@@ -624,7 +624,7 @@ impl<'w> Wire<'w> {
     /// Renders a message seen elsewhere (received, lost, refused) as it was sent by its origin,
     /// without starting anything.
     pub fn observed(&mut self, time: Time, p: &Packet) -> Rendered {
-        let hop = hop(self.world, p.src, p);
+        let hop = hop(self.world, p.src(), p);
         self.render(time, hop, p, false)
     }
 

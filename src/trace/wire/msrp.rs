@@ -21,22 +21,22 @@ impl<'w> Wire<'w> {
 
     /// The whole content of an item (message/cpim), at least `item.size` bytes.
     pub fn content(&mut self, time: Time, item: &Item) -> String {
-        let key = (item.msg, item.from.0, item.group.0, item.payload as u8);
-        let created = match item.payload {
+        let key = (item.msg, item.from.0, item.group.0, item.payload() as u8);
+        let created = match item.payload() {
             Payload::Chat | Payload::Delivered | Payload::Displayed => *self.first_seen.entry(key).or_insert(time),
             Payload::IsComposing | Payload::GroupState => time,
         };
         let focus = self.focus_uri(item.group);
         let mut env = String::with_capacity(256);
-        let from = if item.payload == Payload::GroupState { focus.clone() } else { user_uri(item.from) };
+        let from = if item.payload() == Payload::GroupState { focus.clone() } else { user_uri(item.from) };
         // A notification goes to the sender of the message it is about; the Group State Object
         // to the served user; messages and isComposing to the group.
-        let to = match item.payload {
+        let to = match item.payload() {
             Payload::Delivered | Payload::Displayed | Payload::GroupState => user_uri(item.origin),
             Payload::Chat | Payload::IsComposing => focus.clone(),
         };
         let _ = write!(env, "From: <{from}>{CRLF}To: <{to}>{CRLF}DateTime: {}{CRLF}", datetime(created));
-        let (mime, body): (String, String) = match item.payload {
+        let (mime, body): (String, String) = match item.payload() {
             Payload::Chat => {
                 let _ = write!(
                     env,
@@ -46,7 +46,7 @@ impl<'w> Wire<'w> {
                 ("Content-Type: text/plain;charset=UTF-8".into(), String::new())
             }
             Payload::Delivered | Payload::Displayed => {
-                let (kind, status) = if item.payload == Payload::Delivered {
+                let (kind, status) = if item.payload() == Payload::Delivered {
                     ("delivery", "delivered")
                 } else {
                     ("display", "displayed")
@@ -97,8 +97,8 @@ impl<'w> Wire<'w> {
         };
         let _ = write!(env, "{CRLF}{mime}{CRLF}{CRLF}");
         let mut content = env;
-        let size = item.size as usize;
-        if item.payload == Payload::Chat {
+        let size = item.size() as usize;
+        if item.payload() == Payload::Chat {
             // Text filling the message to its size (at least one character).
             let want = size.saturating_sub(content.len()).max(1);
             let mut text = format!("Message {} of group {} from {}. ", item.msg, item.group.0, user_uri(item.from));
@@ -120,8 +120,8 @@ impl<'w> Wire<'w> {
     pub(super) fn msrp(&mut self, time: Time, hop: Hop, p: &Packet, m: &Msrp) -> Rendered {
         match *m {
             Msrp::Send { session, item, chunk, chunks, seq } => {
-                let tid = Self::tid(session, &item, chunk, seq, p.src);
-                let mid = Self::message_id(session, &item, p.src);
+                let tid = Self::tid(session, &item, chunk, seq, p.src());
+                let mid = Self::message_id(session, &item, p.src());
                 let content = self.content(time, &item);
                 let cs = self.world.cfg.chunk_size.max(1) as usize;
                 let start = (chunk as usize - 1) * cs;
@@ -132,13 +132,13 @@ impl<'w> Wire<'w> {
                 let _ = write!(
                     s,
                     "MSRP {tid} SEND{CRLF}To-Path: {}{CRLF}From-Path: {}{CRLF}Message-ID: {mid}{CRLF}Byte-Range: {range}{CRLF}Failure-Report: {}{CRLF}Content-Type: message/cpim{CRLF}{CRLF}",
-                    self.msrp_uri(session, p.dst, p.src),
-                    self.msrp_uri(session, p.src, p.dst),
-                    Msrp::failure_report(p.src, p.dst)
+                    self.msrp_uri(session, p.dst(), p.src()),
+                    self.msrp_uri(session, p.src(), p.dst()),
+                    Msrp::failure_report(p.src(), p.dst())
                 );
                 s.push_str(&content[start..end]);
                 let _ = write!(s, "{CRLF}-------{tid}{}{CRLF}", if chunk >= chunks { '$' } else { '+' });
-                let what = payload_name(item.payload);
+                let what = payload_name(item.payload());
                 let part = if chunks > 1 { format!(" [{chunk}/{chunks}]") } else { String::new() };
                 Rendered {
                     hop,
@@ -147,20 +147,22 @@ impl<'w> Wire<'w> {
                     label: format!("SEND {what} #{}{part}", item.msg),
                     summary: format!(
                         "MSRP SEND {what} #{} of group {}{part}, {} bytes",
-                        item.msg, item.group.0, item.size
+                        item.msg,
+                        item.group.0,
+                        item.size()
                     ),
                     ids: Ids { tid: Some(tid), message_id: Some(mid), byte_range: Some(range), ..Ids::default() },
                 }
             }
             Msrp::Ok { session, item, chunk, chunks, seq, .. } => {
                 // The response to a SEND from p.dst: same transaction id, paths swapped.
-                let tid = Self::tid(session, &item, chunk, seq, p.dst);
+                let tid = Self::tid(session, &item, chunk, seq, p.dst());
                 let text = format!(
                     "MSRP {tid} 200 OK{CRLF}To-Path: {}{CRLF}From-Path: {}{CRLF}-------{tid}${CRLF}",
-                    self.msrp_uri(session, p.dst, p.src),
-                    self.msrp_uri(session, p.src, p.dst)
+                    self.msrp_uri(session, p.dst(), p.src()),
+                    self.msrp_uri(session, p.src(), p.dst())
                 );
-                let what = payload_name(item.payload);
+                let what = payload_name(item.payload());
                 let part = if chunks > 1 { format!(" [{chunk}/{chunks}]") } else { String::new() };
                 Rendered {
                     hop,
@@ -170,7 +172,7 @@ impl<'w> Wire<'w> {
                     summary: format!("MSRP 200 OK to SEND {what} #{}{part}", item.msg),
                     ids: Ids {
                         tid: Some(tid),
-                        message_id: Some(Self::message_id(session, &item, p.dst)),
+                        message_id: Some(Self::message_id(session, &item, p.dst())),
                         ..Ids::default()
                     },
                 }
@@ -187,12 +189,12 @@ impl<'w> Wire<'w> {
             return None;
         };
         let len = self.content(time, &item).len();
-        let tid = hex16(hash((session, &item, chunk, seq, send.dst, "report")));
+        let tid = hex16(hash((session, &item, chunk, seq, send.dst(), "report")));
         Some(format!(
             "MSRP {tid} REPORT{CRLF}To-Path: {}{CRLF}From-Path: {}{CRLF}Message-ID: {}{CRLF}Byte-Range: 1-{len}/{len}{CRLF}Status: 000 200 OK{CRLF}-------{tid}${CRLF}",
-            self.msrp_uri(session, send.src, send.dst),
-            self.msrp_uri(session, send.dst, send.src),
-            Self::message_id(session, &item, send.src)
+            self.msrp_uri(session, send.src(), send.dst()),
+            self.msrp_uri(session, send.dst(), send.src()),
+            Self::message_id(session, &item, send.src())
         ))
     }
 }

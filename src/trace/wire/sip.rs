@@ -41,9 +41,9 @@ const BOUNDARY: &str = "ddsim-boundary-7Fa3";
 
 impl<'w> Wire<'w> {
     pub(super) fn request(&mut self, hop: Hop, p: &Packet, sip: &Sip, assign: bool) -> Rendered {
-        let key = self.request_key(sip, p.src, assign);
+        let key = self.request_key(sip, p.src(), assign);
         let parties = self.parties(key);
-        let side: u8 = if p.src == parties[0].addr { 0 } else { 1 };
+        let side: u8 = if p.src() == parties[0].addr { 0 } else { 1 };
         let (me, peer) = (&parties[side as usize], &parties[1 - side as usize]);
         let method = match sip {
             Sip::Register { .. } | Sip::ThirdPartyRegister { .. } => "REGISTER",
@@ -85,7 +85,7 @@ impl<'w> Wire<'w> {
             }
         };
         let d = self.dialog(key).clone();
-        let user = match (p.src, p.dst) {
+        let user = match (p.src(), p.dst()) {
             (Addr::User(u), _) | (_, Addr::User(u)) => Some(u),
             _ => None,
         };
@@ -103,7 +103,7 @@ impl<'w> Wire<'w> {
         if hop.forward {
             t.h("Via", self.via(hop.from, &format!("z9hG4bK{}", hex16(hash((&tx.branch, "proxy"))))));
         }
-        t.h("Via", self.via(p.src, &tx.branch));
+        t.h("Via", self.via(p.src(), &tx.branch));
         t.h("Max-Forwards", if hop.forward { "69" } else { "70" });
         if proxied
             && !hop.forward
@@ -172,8 +172,8 @@ impl<'w> Wire<'w> {
                         let sdp = self.sdp(
                             di.sdp,
                             Session::Deferred(MemberId(dialog.id), dialog.generation),
-                            p.src,
-                            p.dst,
+                            p.src(),
+                            p.dst(),
                             "actpass",
                         );
                         t.body = Some(multipart(&sdp, &resource_list(&di.participants)));
@@ -194,7 +194,7 @@ impl<'w> Wire<'w> {
                         t.h("P-Asserted-Service", ICSI_SESSION_GROUP);
                         t.h("Conversation-ID", conversation_id(g));
                         t.h("Contribution-ID", contribution_id(g, *contribution));
-                        let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(*member), p.src, p.dst, "actpass");
+                        let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(*member), p.src(), p.dst(), "actpass");
                         t.body = Some(multipart(&sdp, &resource_list(participants)));
                         label = format!("INVITE join (group {})", g.0);
                         summary = format!("INVITE {} join group {} (contribution {contribution})", r_uri, g.0);
@@ -206,7 +206,7 @@ impl<'w> Wire<'w> {
                         t.h("P-Asserted-Identity", format!("<{}>", user_uri(u)));
                         t.h("P-Asserted-Service", ICSI_SESSION_GROUP);
                         t.h("Conversation-ID", conversation_id(g));
-                        let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(*member), p.src, p.dst, "actpass");
+                        let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(*member), p.src(), p.dst(), "actpass");
                         t.body = Some(("application/sdp".into(), sdp));
                         label = format!("INVITE re-join (group {})", g.0);
                         summary = format!("INVITE {} re-join group {} for {}", r_uri, g.0, user_uri(u));
@@ -352,9 +352,9 @@ impl<'w> Wire<'w> {
         status: u16,
         retry_after_s: Option<u32>,
     ) -> Rendered {
-        let key = self.response_key(dialog, method, p.src);
+        let key = self.response_key(dialog, method, p.src());
         let parties = self.parties(key);
-        let r: usize = if p.dst == parties[0].addr { 0 } else { 1 };
+        let r: usize = if p.dst() == parties[0].addr { 0 } else { 1 };
         let (requester, responder) = (&parties[r], &parties[1 - r]);
         let m = method.name();
         let d = self.dialog(key).clone();
@@ -366,7 +366,7 @@ impl<'w> Wire<'w> {
                 expires: None,
             },
         };
-        let by_end = p.src == responder.addr;
+        let by_end = p.src() == responder.addr;
         let mut t = SipText::new(format!("SIP/2.0 {status} {}", reason_phrase(status)));
         // The S-CSCF proxied the request: its Via is on top until it forwards the response.
         if let Some(scscf) = self.world.proxy_of(p)
@@ -375,9 +375,9 @@ impl<'w> Wire<'w> {
         {
             t.h("Via", self.via(Addr::Node(scscf), &format!("z9hG4bK{}", hex16(hash((&tx.branch, "proxy"))))));
         }
-        t.h("Via", self.via(p.dst, &tx.branch));
+        t.h("Via", self.via(p.dst(), &tx.branch));
         t.h("From", format!("<{}>;tag={}", requester.uri, d.tags[r]));
-        let to_tag = if by_end { d.tags[1 - r].clone() } else { format!("{:08x}", hash((&d.call_id, p.src)) as u32) };
+        let to_tag = if by_end { d.tags[1 - r].clone() } else { format!("{:08x}", hash((&d.call_id, p.src())) as u32) };
         t.h("To", format!("<{}>;tag={to_tag}", responder.uri));
         t.h("Call-ID", d.call_id.clone());
         t.h("CSeq", format!("{} {m}", tx.cseq));
@@ -402,18 +402,18 @@ impl<'w> Wire<'w> {
                 DKey::Deferred(mm, g) if method == Method::Invite => {
                     let u = self.member_user(mm);
                     t.h("Contact", self.ue_contact(u, true));
-                    let sdp = self.sdp(SdpOffer::GROUP, Session::Deferred(MemberId(mm), g), p.src, p.dst, "active");
+                    let sdp = self.sdp(SdpOffer::GROUP, Session::Deferred(MemberId(mm), g), p.src(), p.dst(), "active");
                     t.body = Some(("application/sdp".into(), sdp));
                 }
                 DKey::Join(mm, _) if method == Method::Invite => {
                     let u = self.member_user(mm);
                     t.h("Contact", format!("<{}>;{}", self.pf_for_user_uri(u), icsi_ref(ICSI_SESSION)));
-                    let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(MemberId(mm)), p.src, p.dst, "active");
+                    let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(MemberId(mm)), p.src(), p.dst(), "active");
                     t.body = Some(("application/sdp".into(), sdp));
                 }
                 DKey::Rejoin(mm, _) if method == Method::Invite => {
                     t.h("Contact", self.focus_contact(self.member_group(mm)));
-                    let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(MemberId(mm)), p.src, p.dst, "passive");
+                    let sdp = self.sdp(SdpOffer::GROUP, Session::Leg(MemberId(mm)), p.src(), p.dst(), "passive");
                     t.body = Some(("application/sdp".into(), sdp));
                 }
                 _ => {}
