@@ -283,7 +283,9 @@ impl World {
             });
         }
         // Users, class by class.
-        let mut users = vec![];
+        // The large arrays are sized up front (exactly, or the memberships by their expected
+        // number): grown by doubling, each step is a copy into fresh memory (issue 15).
+        let mut users = Vec::with_capacity(model.population.iter().map(|c| c.users as usize).sum());
         let mut class_ranges = vec![];
         let (mut pf_users, mut reg_users) = (vec![0u32; nodes.len()], vec![0u32; nodes.len()]);
         for (ci, c) in model.population.iter().enumerate() {
@@ -312,11 +314,15 @@ impl World {
             class_ranges.push((c.class.clone(), start, users.len() as u32));
         }
         // Groups and their members, each group from its own set-up stream.
-        let mut groups = vec![];
-        let mut members: Vec<MemberInfo> = vec![];
-        let mut referred_by: Vec<Option<UserId>> = vec![];
+        let mut groups = Vec::with_capacity(model.groups.count as usize);
         let mut cf_groups = vec![0u32; nodes.len()];
         let counts: Vec<Sampler> = model.groups.members.iter().map(|m| m.count.compile().expect("validated")).collect();
+        // Draws are capped by their class's size, so this is a little more than will be used;
+        // more than that, and the vectors grow as they would have.
+        let per_group: f64 = counts.iter().map(|c| c.mean()).filter(|m| m.is_finite()).sum();
+        let expected = (per_group * model.groups.count as f64 * 1.02) as usize + 1024;
+        let mut members: Vec<MemberInfo> = Vec::with_capacity(expected);
+        let mut referred_by: Vec<Option<UserId>> = Vec::with_capacity(expected);
         for g in 0..model.groups.count {
             let mut r = rng::stream(seed, Stream::Setup, g as u64);
             let first = members.len() as u32;
