@@ -360,7 +360,7 @@ fn scale_model_conserves_and_spreads_load_over_its_servers_at_a_thousandth_of_it
 
 #[test]
 fn ten_million_user_model_runs_at_a_thousandth_of_its_size() {
-    // models/scale-10m.json itself takes about 35 minutes and 11 GiB (BENCHMARKS.md): at a
+    // models/scale-10m.json itself takes about 30 minutes and 10 GiB (BENCHMARKS.md): at a
     // thousandth, its 10,000 users over 50 PF, 20 CF and 10 S-CSCF servers.
     check_scale_model_at_a_thousandth("models/scale-10m.json", 9_000_000, 1_000_000, 2_000_000, [50, 20, 10]);
 }

@@ -19,7 +19,7 @@ impl<'w> Wire<'w> {
         format!("m{msg:08x}{:06x}", sender.0)
     }
 
-    /// The whole content of an item (message/cpim), at least `item.size` bytes.
+    /// The whole content of an item (message/cpim), at least `item.size()` bytes.
     pub fn content(&mut self, time: Time, item: &Item) -> String {
         let key = (item.msg, item.from.0, item.group.0, item.payload() as u8);
         let created = match item.payload() {
