@@ -72,6 +72,13 @@ impl Server {
         }
     }
 
+    /// Whether a message is released in arrival order (MSRP, a TCP stream) and so gets a
+    /// ticket, or as soon as its worker is done (SIP).
+    #[inline]
+    fn in_order(p: &Packet) -> bool {
+        matches!(p.msg, Msg::Msrp(_))
+    }
+
     #[inline]
     fn service_time(&mut self, kind: MsgKind) -> u64 {
         match &self.by_kind[kind as usize] {
@@ -86,7 +93,7 @@ impl Server {
             self.load.rejected_503 += 1;
             return Admission::Rejected(p);
         }
-        let ticket = if matches!(p.msg, Msg::Msrp(_)) {
+        let ticket = if Self::in_order(&p) {
             self.next_ticket = self.next_ticket.wrapping_add(1);
             self.next_ticket.wrapping_sub(1)
         } else {
@@ -115,7 +122,7 @@ impl Server {
     /// what can be released now.
     #[inline]
     pub fn release(&mut self, ticket: Ticket, p: Packet, out: &mut Vec<Packet>) {
-        if !matches!(p.msg, Msg::Msrp(_)) {
+        if !Self::in_order(&p) {
             out.push(p);
             return;
         }

@@ -182,7 +182,7 @@ impl World {
     /// `user(u).registrar`, without reading the user's record.
     #[inline]
     pub fn registrar_of(&self, u: UserId) -> NodeId {
-        self.registrars[u.0 as usize % self.registrars.len()]
+        dealt(&self.registrars, u.0 as usize)
     }
     #[inline]
     pub fn class_of(&self, u: UserId) -> &Class {
@@ -296,8 +296,7 @@ impl World {
             let start = users.len() as u32;
             for _ in 0..c.users {
                 let u = users.len();
-                let pf = pfs[u % pfs.len()];
-                let reg = registrars[u % registrars.len()];
+                let (pf, reg) = (dealt(&pfs, u), dealt(&registrars, u));
                 users.push(UserInfo {
                     class: ci as u16,
                     access: acc,
@@ -420,6 +419,13 @@ impl World {
             registrars,
         }
     }
+}
+
+/// The node of `nodes` that user `u` is dealt to: round robin by user id. `World::build` places
+/// users on their PF and S-CSCF by it, and `World::registrar_of` finds the S-CSCF by it again.
+#[inline]
+fn dealt(nodes: &[NodeId], u: usize) -> NodeId {
+    nodes[u % nodes.len()]
 }
 
 /// Each group's message process: Poisson (or the given gaps), optionally modulated on/off.
